@@ -1,0 +1,88 @@
+"""The wall display: ``create_app`` builds the Dash app, ``serve`` runs it.
+
+Static geometry is served from ``/gp/static/<version>/<layer>.json`` (gzip, immutable
+cache: the version is a hash of the content); the page and its live callbacks never
+carry it. Everything the browser loads comes from this server (DESIGN.md principle 8):
+Dash's own bundles, dash-deck's bundle, plotly.js and the assets folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import dash
+from flask import Response, abort, request
+
+from gridpulse.city import load_city
+from gridpulse.settings import Settings
+from gridpulse.views import LiveView
+
+from . import callbacks, deck, layout
+from .geometry import static_docs
+from .positions import PositionFeed
+from .texts import texts
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).parent / "assets"
+# Worker dots change every upload (~1/min a terminal when live); five ticks is plenty
+# for dots at city scale and keeps the position stream to a fifth.
+POSITIONS_EVERY_TICKS = 5
+
+
+def _label_chars(city, extra: str) -> str:
+    chars = set("0123456789\n ") | set(extra)
+    for d in city.districts:
+        chars |= set(d.name)
+    return "".join(sorted(chars))
+
+
+def create_app(settings: Settings, redis_url: str) -> dash.Dash:
+    """A Dash app showing the live views in ``redis_url`` for ``settings.city``."""
+    city = load_city(settings.city)
+    docs = static_docs(settings.city)
+    version = hashlib.sha1("".join(d.etag for d in docs.values()).encode()).hexdigest()[:12]
+    view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone)
+    lon0, lat0, _, _ = city.bbox(city.code)
+    feed = PositionFeed(view, settings.active_worker_minutes * 60_000,
+                        origin=(float(int(lon0)), float(int(lat0))),
+                        min_age_s=settings.dash_interval_ms / 2000)
+
+    app = dash.Dash(__name__, title=f"{city.name} · 网格实时态势", assets_folder=str(ASSETS),
+                    serve_locally=True, update_title=None)
+    app.scripts.config.serve_locally = True
+    app.css.config.serve_locally = True
+
+    spec = {"spec": deck.base_spec(city, version, _label_chars(city, "")),
+            "labels": [{"c": d.code, "n": d.name, "x": [round(d.centroid[0], 4), round(d.centroid[1], 4)]}
+                       for d in city.districts]}
+    txt = texts()
+    txt["districts"] = {d.code: d.name for d in city.districts}
+    app.layout = layout.build(city.name, spec, txt, settings.dash_interval_ms,
+                              settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
+    callbacks.register(app, view, city, feed, settings.timezone)
+
+    @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
+    def _static(ver: str, name: str):
+        doc = docs.get(name)
+        if doc is None or ver != version:
+            abort(404)
+        if request.headers.get("If-None-Match") == doc.etag:
+            return Response(status=304)
+        resp = Response(doc.gz, mimetype="application/json")
+        resp.headers["Content-Encoding"] = "gzip"
+        resp.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        resp.headers["ETag"] = doc.etag
+        resp.headers["Vary"] = "Accept-Encoding"
+        return resp
+
+    return app
+
+
+def serve(settings: Settings, redis_url: str) -> None:
+    """Run the wall on ``settings.dash_host:dash_port`` (Flask's threaded server)."""
+    app = create_app(settings, redis_url)
+    log.info("wall display on http://%s:%s/", settings.dash_host, settings.dash_port)
+    # waitress is not in the venv; Flask's threaded server is enough for a few wall screens.
+    app.server.run(host=settings.dash_host, port=settings.dash_port, threaded=True)

@@ -1,0 +1,96 @@
+"""The wall's component tree (1920x1080): title bar, KPI tiles, trend, ranking, map, ticker.
+
+Everything that changes is filled by clientside callbacks (assets/wall.js) from the live
+stores; the layout itself, with the static deck spec and the text tables, is sent once.
+"""
+
+from __future__ import annotations
+
+import dash_deck
+from dash import dcc, html
+
+from .texts import ZH
+
+TILES = (  # (element id, text key, unit key, accent class)
+    ("tile-new-today", "tile_new_today", "unit_case", "accent-blue"),
+    ("tile-last-hour", "tile_last_hour", "unit_case", "accent-cyan"),
+    ("tile-open", "tile_open", "unit_case", "accent-amber"),
+    ("tile-active-workers", "tile_active_workers", "unit_person", "accent-green"),
+)
+SEVERITY_LEGEND = (("sev-1", "紧急"), ("sev-2", "重要"), ("sev-3", "一般"), ("sev-4", "轻微"))
+
+
+def _tile(el_id: str, label: str, unit: str, accent: str) -> html.Div:
+    return html.Div(className=f"tile {accent}", children=[
+        html.Div(ZH[label], className="tile-label"),
+        html.Div(className="tile-value", children=[
+            html.Span("–", id=el_id, className="tile-num"),
+            html.Span(ZH[unit], className="tile-unit"),
+        ]),
+    ])
+
+
+def _panel(title: str, body, cls: str = "") -> html.Div:
+    return html.Div(className=f"panel {cls}", children=[
+        html.Div(className="panel-title", children=[html.Span(className="panel-mark"), title]),
+        body,
+    ])
+
+
+def _legend() -> html.Div:
+    items = [html.Div(className="lg-row", children=[html.Span(className=f"lg-dot {cls}"), name])
+             for cls, name in SEVERITY_LEGEND]
+    items += [html.Div(className="lg-row", children=[html.Span(className="lg-dot worker"),
+                                                     ZH["legend_workers"]]),
+              html.Div(className="lg-row", children=[html.Span(className="lg-line"), ZH["legend_grids"]])]
+    return html.Div(className="map-legend", children=[
+        html.Div(ZH["legend_severity"], className="lg-title"), *items])
+
+
+def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_ms: int) -> html.Div:
+    """The whole page; ``spec`` is the map's base document (deck.py) plus district labels."""
+    header = html.Header(className="topbar", children=[
+        html.Div(className="brand", children=[
+            html.Span(className="brand-mark"),
+            html.Span(city_name, className="brand-city"),
+            html.Span(ZH["title"], className="brand-title"),
+        ]),
+        html.Div(className="clock", children=[
+            html.Span(ZH["event_time"], className="clock-label"),
+            html.Span("--:--:--", id="clock-time", className="clock-time"),
+            html.Span("", id="clock-date", className="clock-date"),
+        ]),
+        html.Div(id="live-indicator", className="live-ind waiting", children=[
+            html.Span(className="live-dot"),
+            html.Span(ZH["waiting"], id="live-text", className="live-text"),
+        ]),
+    ])
+    left = html.Aside(className="col col-left", children=[
+        html.Div(className="tiles", children=[_tile(*t) for t in TILES]),
+        _panel(ZH["trend"], dcc.Graph(
+            id="trend", className="trend",
+            config={"displayModeBar": False, "staticPlot": True, "responsive": False},
+            style={"height": "196px"}), "panel-trend"),
+        _panel(ZH["districts"], html.Div(id="district-rank", className="district-rank"), "panel-rank"),
+    ])
+    centre = html.Section(className="col col-map", children=[
+        dash_deck.DeckGL(id="map", style={"background": "#050b16"}),
+        _legend(),
+        html.Div(ZH["map_note"], className="map-note"),
+    ])
+    right = html.Aside(className="col col-right", children=[
+        _panel(ZH["ticker"], html.Div(id="ticker", className="ticker"), "panel-ticker"),
+    ])
+    return html.Div(id="wall", className="wall", children=[
+        header,
+        html.Main(className="body", children=[left, centre, right]),
+        dcc.Interval(id="tick", interval=interval_ms),
+        dcc.Interval(id="tick-positions", interval=positions_ms),
+        dcc.Store(id="live"),
+        dcc.Store(id="case-cursor"),
+        dcc.Store(id="positions"),
+        dcc.Store(id="positions-cursor"),
+        dcc.Store(id="deck-base", data=spec),
+        dcc.Store(id="texts", data=texts),
+        dcc.Store(id="interval-ms", data=interval_ms),
+    ])

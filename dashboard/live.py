@@ -1,0 +1,62 @@
+"""The per-tick live payload: everything the wall shows that changes, and nothing else.
+
+One small JSON document a tick: the clock, the four tile figures, the 60-minute trend,
+the ticker, open cases per district and the cases reported since the browser's cursor
+(map points, keyed by case id). Static geometry never travels here (geometry.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from gridpulse.city import CityModel
+from gridpulse.clock import HOUR_MS, fmt_local
+from gridpulse.views import LiveView
+
+from .positions import PositionFeed
+
+TICKER_ROWS = 15
+CASE_WINDOW_MS = HOUR_MS  # the map shows cases reported in the last hour
+# Partitions advance unevenly, so a case can be applied after newer ones were sent:
+# each tick re-asks for a margin before the cursor and the browser dedupes by id.
+CASE_OVERLAP_MS = 120_000
+
+
+def _offset_ms(ts: int, tz: str) -> int:
+    off = datetime.fromtimestamp(ts / 1000, tz=ZoneInfo(tz)).utcoffset()
+    return int(off.total_seconds() * 1000) if off else 0
+
+
+def _case_row(c: dict) -> list:
+    lon, lat = c.get("lon"), c.get("lat")
+    return [c["case"], c["ts"], round(lon, 5) if lon is not None else None,
+            round(lat, 5) if lat is not None else None, c["category"], c["severity"]]
+
+
+def payload(view: LiveView, city: CityModel, feed: PositionFeed, tz: str,
+            case_cursor: int | None) -> dict:
+    """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""
+    wm = view.watermark()
+    k = view.kpis(city.code, now=wm)
+    districts = [d.code for d in city.districts]
+    opened = view.open_by_area(districts)
+    ticker = view.recent_cases(TICKER_ROWS)
+    floor = wm - CASE_WINDOW_MS
+    since = floor if case_cursor is None else max(floor, case_cursor - CASE_OVERLAP_MS)
+    cases = view.recent_cases(since=since) if wm else []
+    return {
+        "wm": wm,
+        "clock": fmt_local(wm, tz) if wm else "",
+        "weekday": datetime.fromtimestamp(wm / 1000, tz=ZoneInfo(tz)).weekday() if wm else 0,
+        "off": _offset_ms(wm, tz) if wm else 0,
+        "tiles": {"new_today": k.new_today, "last_hour": k.new_last_hour, "open": k.open,
+                  "workers": feed.active_workers()},
+        "trend": k.per_minute,
+        "districts": [[code, opened.get(code, 0)] for code in districts],
+        "ticker": [[c["ts"], c["district"], c["category"], c["severity"], c["stage"], c["case"]]
+                   for c in ticker],
+        "cases": [_case_row(c) for c in cases if c.get("lon") is not None],
+        "case_cursor": max((c["ts"] for c in cases), default=case_cursor or floor),
+        "window": CASE_WINDOW_MS,
+    }

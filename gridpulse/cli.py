@@ -1,0 +1,133 @@
+"""The ``gridpulse`` command: up, worker, simulate, dashboard, kpi, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import settings as settings_mod
+
+
+def _need(value: str, name: str) -> str:
+    if not value:
+        sys.exit(f"gridpulse: {name} is not set (or run `gridpulse up`, which starts one)")
+    return value
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run the whole system on this machine."""
+    from .runtime.up import run_up
+    return run_up(settings_mod.load(), open_browser=False, duration_s=args.duration)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run one Faust worker."""
+    import faust
+
+    from streams.app import build_app
+    s = settings_mod.load()
+    app = build_app(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), _need(s.redis_url, "REDIS_URL"))
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run the terminal simulator."""
+    from producers.run import simulate
+    from .clock import parse_local
+    s = settings_mod.load()
+    if args.terminals is not None:
+        s = s.replace(sim_terminals=args.terminals)
+    if args.speed is not None:
+        s = s.replace(sim_speed=args.speed)
+    if args.start:
+        s = s.replace(sim_start=args.start)
+    until = parse_local(args.until, s.timezone) if args.until else None
+    bootstrap = None if args.no_kafka else _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP")
+    result = asyncio.run(simulate(s, bootstrap, duration_s=args.duration, sim_until=until,
+                                  out=Path(args.out) if args.out else None,
+                                  as_fast_as_possible=args.max))
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the wall display."""
+    from dashboard.app import serve
+    s = settings_mod.load()
+    serve(s, _need(s.redis_url, "REDIS_URL"))
+    return 0
+
+
+def cmd_kpi(args: argparse.Namespace) -> int:
+    """Print an area's live KPIs as JSON."""
+    from .city import load_city
+    from .views import LiveView
+    s = settings_mod.load()
+    city = load_city(s.city)
+    code = args.code or city.code
+    city.area(code)  # raises KeyError for an unknown code
+    view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone)
+    k = view.kpis(code)
+    print(json.dumps({"level": args.level, **k.__dict__}, ensure_ascii=False))
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the settings (or the README table)."""
+    if args.markdown:
+        print(settings_mod.markdown_table())
+    else:
+        for k, v in settings_mod.load().__dict__.items():
+            print(f"{k} = {v!r}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gridpulse`` command."""
+    p = argparse.ArgumentParser(prog="gridpulse", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="run broker (embedded if needed), Redis, worker, simulator and dashboard")
+    up.add_argument("--duration", type=float, help="stop after this many seconds")
+    up.set_defaults(func=cmd_up)
+    w = sub.add_parser("worker", help="run a stream-processing worker")
+    w.add_argument("--loglevel", default="warning")
+    w.set_defaults(func=cmd_worker)
+    sm = sub.add_parser("simulate", help="run the terminal simulator")
+    sm.add_argument("--terminals", type=int)
+    sm.add_argument("--speed", type=float, help="simulated seconds per real second")
+    sm.add_argument("--start", help="simulated start, ISO 8601 (city time if no offset)")
+    sm.add_argument("--until", help="stop at this simulated time, ISO 8601")
+    sm.add_argument("--duration", type=float, help="stop after this many real seconds")
+    sm.add_argument("--out", help="also write the messages to this JSONL event log")
+    sm.add_argument("--no-kafka", action="store_true", help="do not publish (with --out)")
+    sm.add_argument("--max", action="store_true", help="ignore the clock: as fast as possible")
+    sm.set_defaults(func=cmd_simulate)
+    d = sub.add_parser("dashboard", help="serve the wall display")
+    d.set_defaults(func=cmd_dashboard)
+    k = sub.add_parser("kpi", help="print an area's live KPIs as JSON")
+    k.add_argument("--level", default="city", choices=["city", "district", "town", "community", "grid"])
+    k.add_argument("--code", help="area code (default: the city)")
+    k.set_defaults(func=cmd_kpi)
+    st = sub.add_parser("settings", help="print the settings")
+    st.add_argument("--markdown", action="store_true", help="the README's table")
+    st.set_defaults(func=cmd_settings)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``gridpulse`` console script."""
+    logging.basicConfig(level=os.environ.get("GRIDPULSE_LOGLEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

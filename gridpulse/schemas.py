@@ -1,0 +1,150 @@
+"""Wire schemas: the msgspec structs every topic carries (see docs/contract.md).
+
+Every message has ``v``, the schema version, so the format can evolve: a consumer
+accepts the versions it knows and dead-letters the others. Times are event times in
+epoch milliseconds (UTC); positions are WGS84 longitude/latitude.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+SCHEMA_VERSION = 1
+
+Lon = Annotated[float, Meta(ge=73.0, le=136.0, description="WGS84 longitude (China's extent)")]
+Lat = Annotated[float, Meta(ge=3.0, le=54.0, description="WGS84 latitude (China's extent)")]
+EpochMs = Annotated[int, Meta(ge=946684800000, le=4102444800000, description="epoch ms, 2000-2100")]
+Ident = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Code = Annotated[str, Meta(min_length=6, max_length=20, pattern=r"^[0-9]+$")]
+Text = Annotated[str, Meta(max_length=2000)]
+
+#: Stages and transitions a case event can carry (DOMAIN.md, "The closed loop").
+Stage = Literal[
+    "reported", "registered", "dispatched", "accepted", "handled", "verified",
+    "closed", "evaluated", "returned", "reassigned", "escalated", "reopened",
+]
+STAGES: tuple[str, ...] = Stage.__args__  # type: ignore[attr-defined]
+
+#: Stages after which a case no longer counts as open.
+TERMINAL_STAGES = frozenset({"closed", "evaluated"})
+
+
+class CaseEvent(Struct, kw_only=True, omit_defaults=True):
+    """One step of a case's closed loop; topic ``case-events``, keyed by ``case``."""
+
+    v: Literal[1] = 1
+    id: Ident
+    case: Ident
+    type: Stage
+    ts: EpochMs
+    grid: Code
+    category: Annotated[str, Meta(min_length=1, max_length=32)]
+    severity: Annotated[int, Meta(ge=1, le=4)]
+    lon: Lon | None = None
+    lat: Lat | None = None
+    dept: Annotated[str, Meta(max_length=32)] | None = None
+    terminal: Ident | None = None
+    actor: Ident | None = None
+    note: Text | None = None
+    reason: Text | None = None
+    satisfaction: Annotated[int, Meta(ge=1, le=5)] | None = None
+
+
+class Fix(Struct, array_like=True):
+    """One GPS fix: ``[ts, lon, lat, accuracy_m]`` on the wire, to keep batches small."""
+
+    ts: EpochMs
+    lon: Lon
+    lat: Lat
+    acc: Annotated[float, Meta(ge=0.0, le=100000.0)]
+
+
+class GpsBatch(Struct, kw_only=True, omit_defaults=True):
+    """Fixes a terminal uploads at once; topic ``gps-fixes``, keyed by ``terminal``."""
+
+    v: Literal[1] = 1
+    id: Ident
+    terminal: Ident
+    worker: Ident
+    grid: Code
+    fixes: Annotated[list[Fix], Meta(min_length=1, max_length=1000)]
+
+
+AlertKind = Literal["warning", "overdue", "escalation", "likely_breach", "resolved",
+                    "off_grid", "silent_terminal", "silent_grid"]
+
+
+class Alert(Struct, kw_only=True, omit_defaults=True):
+    """Something a person must act on; topic ``alerts``, keyed by ``id`` (the dedupe key)."""
+
+    v: Literal[1] = 1
+    id: Ident
+    kind: AlertKind
+    ts: EpochMs
+    case: Ident | None = None
+    stage: Stage | None = None
+    deadline: EpochMs | None = None
+    grid: Code | None = None
+    community: Code | None = None
+    town: Code | None = None
+    district: Code | None = None
+    city: Code | None = None
+    dept: str | None = None
+    severity: int | None = None
+    category: str | None = None
+    message: Text | None = None
+
+
+class DeadLetter(Struct, kw_only=True):
+    """A message that failed validation; topic ``deadletter``, keyed like the original."""
+
+    v: Literal[1] = 1
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    raw: bytes  # the original value, base64 in JSON
+    at: int  # processing time, epoch ms
+
+
+_case_decoder = msgspec.json.Decoder(CaseEvent)
+_gps_decoder = msgspec.json.Decoder(GpsBatch)
+_alert_decoder = msgspec.json.Decoder(Alert)
+_dead_decoder = msgspec.json.Decoder(DeadLetter)
+_encoder = msgspec.json.Encoder()
+
+DECODERS = {"case-events": _case_decoder, "gps-fixes": _gps_decoder,
+            "alerts": _alert_decoder, "deadletter": _dead_decoder}
+
+
+def encode(obj: Struct) -> bytes:
+    """JSON bytes of a wire struct."""
+    return _encoder.encode(obj)
+
+
+def decode_case(raw: bytes) -> CaseEvent:
+    """Validate and decode a ``case-events`` value; raises ``msgspec.ValidationError``."""
+    return _case_decoder.decode(raw)
+
+
+def decode_gps(raw: bytes) -> GpsBatch:
+    """Validate and decode a ``gps-fixes`` value; raises ``msgspec.ValidationError``."""
+    return _gps_decoder.decode(raw)
+
+
+def decode_alert(raw: bytes) -> Alert:
+    """Validate and decode an ``alerts`` value."""
+    return _alert_decoder.decode(raw)
+
+
+def decode_deadletter(raw: bytes) -> DeadLetter:
+    """Decode a ``deadletter`` value."""
+    return _dead_decoder.decode(raw)
+
+
+def json_schema(struct: type) -> dict:
+    """The JSON Schema of a wire struct (docs/contract.md is checked against these)."""
+    return msgspec.json.schema(struct)

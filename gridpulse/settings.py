@@ -1,0 +1,133 @@
+"""The one settings object: every knob is an environment variable with a sane default.
+
+The README's configuration table is generated from ``FIELDS`` (``gridpulse settings
+--markdown``), so the code and the docs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _env(name: str, default: Any, doc: str) -> Any:
+    """Declare a setting backed by environment variable ``name``."""
+    return field(default=default, metadata={"env": name, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration, read from the environment by :func:`load`."""
+
+    kafka_bootstrap: str = _env(
+        "KAFKA_BOOTSTRAP", "",
+        "Kafka bootstrap servers (host:port,...). Empty: `gridpulse up` starts an embedded broker.")
+    redis_url: str = _env(
+        "REDIS_URL", "",
+        "Redis URL. Empty: `gridpulse up` uses redis://127.0.0.1:6379/0 if reachable, else starts an embedded redis-server.")
+    kafka_idempotent: bool = _env(
+        "KAFKA_IDEMPOTENT", False,
+        "Turn on the idempotent producer (do on a real cluster; the embedded Tansu broker refuses InitProducerId).")
+    topic_prefix: str = _env(
+        "GRIDPULSE_TOPIC_PREFIX", "gp.",
+        "Prefix of every Kafka topic name (lets several deployments or test runs share a broker).")
+    partitions: int = _env(
+        "GRIDPULSE_PARTITIONS", 4,
+        "Partitions of each topic gridpulse creates; the unit of parallelism across workers.")
+    redis_prefix: str = _env(
+        "GRIDPULSE_REDIS_PREFIX", "gp:",
+        "Prefix of every Redis key gridpulse writes.")
+    city: str = _env(
+        "GRIDPULSE_CITY", "ningbo",
+        "City model to load: a bundled name, or a directory holding city.json.gz.")
+    timezone: str = _env(
+        "GRIDPULSE_TZ", "Asia/Shanghai",
+        "Time zone of the city's working day (\"today\" and per-minute buckets).")
+    worker_id: str = _env(
+        "GRIDPULSE_WORKER_ID", "gridpulse-worker",
+        "Faust app id: the consumer group all workers of one deployment share.")
+    worker_web_port: int = _env(
+        "GRIDPULSE_WORKER_WEB_PORT", 6066,
+        "Port of the Faust worker's own web server (status pages).")
+    batch_max: int = _env(
+        "GRIDPULSE_BATCH_MAX", 2000,
+        "Most events a worker takes from a stream in one batch.")
+    batch_within: float = _env(
+        "GRIDPULSE_BATCH_WITHIN", 0.2,
+        "Seconds a worker waits to fill a batch before processing what it has.")
+    active_worker_minutes: int = _env(
+        "GRIDPULSE_ACTIVE_WORKER_MINUTES", 10,
+        "A grid worker counts as active (shown on the map) if a fix arrived within this many minutes.")
+    dash_host: str = _env("GRIDPULSE_DASH_HOST", "127.0.0.1", "Address the dashboard listens on.")
+    dash_port: int = _env("GRIDPULSE_DASH_PORT", 8050, "Port the dashboard listens on.")
+    dash_interval_ms: int = _env(
+        "GRIDPULSE_DASH_INTERVAL_MS", 1000,
+        "How often the wall display refreshes its live data, in milliseconds.")
+    sim_seed: int = _env("GRIDPULSE_SIM_SEED", 20261127, "Seed of the simulator (same seed, same events).")
+    sim_terminals: int = _env("GRIDPULSE_SIM_TERMINALS", 13800, "Mobile terminals the simulator runs.")
+    sim_speed: float = _env(
+        "GRIDPULSE_SIM_SPEED", 60.0,
+        "Simulated seconds per real second (60: one simulated hour a minute).")
+    sim_cases_per_day: int = _env(
+        "GRIDPULSE_SIM_CASES_PER_DAY", 15000, "Cases reported per simulated day, citywide.")
+    sim_fix_interval_s: float = _env(
+        "GRIDPULSE_SIM_FIX_INTERVAL_S", 10.0, "Simulated seconds between two GPS fixes of a terminal.")
+    sim_upload_interval_s: float = _env(
+        "GRIDPULSE_SIM_UPLOAD_INTERVAL_S", 60.0,
+        "Simulated seconds between two uploads of a terminal's fix batch.")
+    sim_max_events_per_s: float = _env(
+        "GRIDPULSE_SIM_MAX_EVENTS_PER_S", 3000.0,
+        "Rate limit of the simulator's output, Kafka messages per real second (0: none).")
+    sim_start: str = _env(
+        "GRIDPULSE_SIM_START", "",
+        "Simulated start time, ISO 8601 in the city's zone. Empty: now (wall clock).")
+    sim_late_share: float = _env(
+        "GRIDPULSE_SIM_LATE_SHARE", 0.10,
+        "Share of cases whose department misses the handling deadline.")
+
+    def topic(self, name: str) -> str:
+        """Full Kafka topic name of logical topic ``name`` (e.g. ``case-events``)."""
+        return f"{self.topic_prefix}{name}"
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = dataclasses.fields(Settings)
+
+
+def _parse(raw: str, kind: Any) -> Any:
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    return raw
+
+
+def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``) and ``overrides``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in FIELDS:
+        name = f.metadata["env"]
+        if name in env and env[name] != "":
+            try:
+                values[f.name] = _parse(env[name], f.type)
+            except ValueError as exc:
+                raise ValueError(f"{name}={env[name]!r}: {exc}") from None
+    values.update(overrides)
+    return Settings(**values)
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in FIELDS:
+        default = f.default if f.default != "" else "(empty)"
+        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)

@@ -1,0 +1,144 @@
+"""Load and save partition projections in Redis, fenced by the offset they reflect.
+
+A flush is one MULTI/EXEC guarded by WATCH on the partition's meta key: it only lands
+if Redis still holds the offset this worker last read or wrote. Another worker that
+took the partition over in a rebalance and wrote since makes the flush fail with
+:class:`Conflict`; the caller then reloads and re-applies its batch, so two workers can
+never interleave stale state (DESIGN.md, principle 4).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from gridpulse.rkeys import CASE, GPS, Keys
+
+from .case_state import CasePartition, CaseRecord, Lineage
+from .gps_state import GpsPartition
+
+_rec_enc = msgspec.msgpack.Encoder()
+_rec_dec = msgspec.msgpack.Decoder(CaseRecord)
+_json = msgspec.json.Encoder()
+_pos_dec = msgspec.json.Decoder(tuple[int, float, float, str, str])
+
+
+class Conflict(Exception):
+    """Another writer advanced the partition since we last read it."""
+
+
+def _int_counter(raw: dict) -> Counter[str]:
+    return Counter({k.decode(): int(v) for k, v in raw.items()})
+
+
+def _put_counter(tx, key: str, counter: Counter[str], dirty: set[str]) -> None:
+    sets, dels = {}, []
+    for k in dirty:
+        v = counter.get(k, 0)
+        if v:
+            sets[k] = v
+        else:
+            counter.pop(k, None)
+            dels.append(k)
+    if sets:
+        tx.hset(key, mapping=sets)
+    if dels:
+        tx.hdel(key, *dels)
+
+
+class PartitionStore:
+    """Reads and fenced writes of partition projections."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys,
+                 lineage: Callable[[str], Lineage], tz: str) -> None:
+        self.r = redis
+        self.k = keys
+        self.lineage = lineage
+        self.tz = tz
+
+    async def _meta(self, kind: str, p: int) -> tuple[int, int]:
+        meta = await self.r.hgetall(self.k.meta(kind, p))
+        return int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+
+    async def load_case(self, p: int) -> CasePartition:
+        """The partition's projection as last saved (empty if none)."""
+        st = CasePartition(p, self.lineage, self.tz)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(self.k.meta(CASE, p))
+        pipe.hgetall(self.k.cases(p))
+        pipe.hgetall(self.k.open(p))
+        pipe.hgetall(self.k.new_min(p))
+        pipe.hgetall(self.k.new_day(p))
+        pipe.zrange(self.k.recent(p), 0, -1, withscores=True)
+        meta, cases, opn, nmin, nday, recent = await pipe.execute()
+        st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+        st.cases = {k.decode(): _rec_dec.decode(v) for k, v in cases.items()}
+        st.open, st.new_min, st.new_day = _int_counter(opn), _int_counter(nmin), _int_counter(nday)
+        st.recent = {k.decode(): int(s) for k, s in recent}
+        st.persisted_offset = st.offset
+        return st
+
+    async def flush_case(self, st: CasePartition) -> None:
+        """Write what changed in ``st``; raises :class:`Conflict` if fenced out."""
+        st.prune()
+        p, k = st.partition, self.k
+
+        def ops(tx) -> None:
+            if st.dirty_cases:
+                tx.hset(k.cases(p), mapping={c: _rec_enc.encode(st.cases[c]) for c in st.dirty_cases})
+            _put_counter(tx, k.open(p), st.open, st.dirty_open)
+            _put_counter(tx, k.new_min(p), st.new_min, st.dirty_min)
+            _put_counter(tx, k.new_day(p), st.new_day, st.dirty_day)
+            if st.dirty_recent:
+                tx.zadd(k.recent(p), {c: st.recent[c] for c in st.dirty_recent})
+                tx.hset(k.recent_info(p), mapping={c: _json.encode(st.summary(c)) for c in st.dirty_recent})
+            if st.dropped_recent:
+                tx.zrem(k.recent(p), *st.dropped_recent)
+                tx.hdel(k.recent_info(p), *st.dropped_recent)
+
+        await self._fenced(CASE, p, st, ops)
+        st.clear_dirty()
+
+    async def load_gps(self, p: int) -> GpsPartition:
+        """The GPS partition's projection as last saved (empty if none)."""
+        st = GpsPartition(p)
+        st.offset, st.watermark = await self._meta(GPS, p)
+        raw = await self.r.hgetall(self.k.positions(p))
+        st.positions = {t.decode(): _pos_dec.decode(v) for t, v in raw.items()}
+        st.persisted_offset = st.offset
+        return st
+
+    async def flush_gps(self, st: GpsPartition) -> None:
+        """Write the positions that changed; raises :class:`Conflict` if fenced out."""
+        p = st.partition
+
+        def ops(tx) -> None:
+            if st.dirty:
+                tx.hset(self.k.positions(p), mapping={t: _json.encode(st.positions[t]) for t in st.dirty})
+
+        await self._fenced(GPS, p, st, ops)
+        st.clear_dirty()
+
+    async def _fenced(self, kind: str, p: int, st, ops: Callable) -> None:
+        if st.offset == st.persisted_offset:
+            return  # nothing new since the last write
+        meta_key = self.k.meta(kind, p)
+        async with self.r.pipeline(transaction=True) as tx:
+            try:
+                await tx.watch(meta_key)
+                stored = await tx.hget(meta_key, "offset")
+                if int(stored if stored is not None else -1) != st.persisted_offset:
+                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r}, "
+                                   f"we expected {st.persisted_offset}")
+                tx.multi()
+                ops(tx)
+                tx.hset(meta_key, mapping={"offset": st.offset, "wm": st.watermark})
+                tx.sadd(self.k.parts(kind), p)
+                await tx.execute()
+            except WatchError as exc:
+                raise Conflict(f"{kind} partition {p}: concurrent write") from exc
+        st.persisted_offset = st.offset
