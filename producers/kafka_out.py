@@ -8,6 +8,7 @@ from typing import Iterable
 
 from aiokafka import AIOKafkaProducer
 
+from gridpulse.runtime.kafka_tuning import aiokafka_producer_kwargs
 from gridpulse.schemas import encode
 from gridpulse.settings import Settings
 
@@ -39,9 +40,8 @@ class RateLimiter:
 
 def producer_kwargs(settings: Settings) -> dict:
     """aiokafka producer settings: durable writes (acks=all), batched."""
-    kw = dict(acks="all", linger_ms=10, max_batch_size=512 * 1024,
-              request_timeout_ms=30_000, enable_idempotence=settings.kafka_idempotent)
-    return kw
+    return dict(aiokafka_producer_kwargs(settings.kafka_idempotent), linger_ms=10,
+                max_batch_size=512 * 1024, request_timeout_ms=30_000)
 
 
 class KafkaSink:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from gridpulse.city import load_city
 from gridpulse.rkeys import Keys
+from gridpulse.runtime.broker import is_embedded_broker
 from gridpulse.runtime.kafka_tuning import faust_app_settings
 from gridpulse.schemas import DeadLetter, encode
 from gridpulse.settings import Settings
@@ -36,12 +37,10 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
-        topic_partitions=settings.partitions,
         web_port=settings.worker_web_port,
         web_host="127.0.0.1",
-        producer_acks=-1,
         producer_enable_idempotence=settings.kafka_idempotent,
-        **faust_app_settings(),
+        **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions),
     )
 
     def raw_topic(name: str) -> faust.TopicT:

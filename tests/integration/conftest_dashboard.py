@@ -1,0 +1,97 @@
+"""Helpers for the wall display test: a throwaway redis-server and a simulated morning.
+
+Redis is filled the way production fills it: simulator messages, encoded for the wire,
+through the real CaseProcessor / GpsProcessor and PartitionStore; only Kafka is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import zlib
+from collections import defaultdict
+from contextlib import contextmanager
+
+import redis
+import redis.asyncio as aioredis
+
+from gridpulse.city import CityModel
+from gridpulse.rkeys import Keys
+from gridpulse.schemas import encode
+from producers.simulator import Simulator
+from streams.processor import CaseProcessor, GpsProcessor, Record
+from streams.redis_store import PartitionStore
+
+PARTITIONS = 4
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def redis_server():
+    """Yield the URL of a fresh, non-persistent redis-server; stop it afterwards."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server not installed")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", tmp],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            client = redis.Redis.from_url(url)
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def fill(url: str, prefix: str, city: CityModel, *, start_ms: int, until_ms: int,
+         terminals: int, seed: int = 20261127, tz: str = "Asia/Shanghai") -> dict:
+    """Run the simulator from ``start_ms`` to ``until_ms`` into Redis; returns message counts."""
+    return asyncio.run(_fill(url, prefix, city, start_ms, until_ms, terminals, seed, tz))
+
+
+async def _fill(url, prefix, city, start_ms, until_ms, terminals, seed, tz) -> dict:
+    r = aioredis.Redis.from_url(url)
+    lineages = {g.code: (g.code, g.community, g.town, g.district, city.code) for g in city.grids}
+    store = PartitionStore(r, Keys(prefix), lineages.__getitem__, tz)
+
+    async def dead_sink(letters):  # the simulator only emits valid messages
+        raise AssertionError(f"unexpected dead letters: {letters[:3]}")
+
+    procs = {"case-events": CaseProcessor(store, lineages.__contains__, dead_sink),
+             "gps-fixes": GpsProcessor(store, lineages.__contains__, dead_sink)}
+    offsets: dict[tuple[str, int], int] = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
+    sim = Simulator(city, seed=seed, start_ms=start_ms, tz=tz, terminals=terminals)
+    step = 5 * 60_000
+    while sim.now < until_ms:
+        batch: dict[str, list[Record]] = defaultdict(list)
+        for m in sim.advance(min(until_ms, sim.now + step)):
+            # Kafka's default partitioner hashes the key; any stable hash does here.
+            p = zlib.crc32(m.key.encode()) % PARTITIONS
+            off = offsets[(m.topic, p)]
+            offsets[(m.topic, p)] = off + 1
+            batch[m.topic].append(Record(p, off, m.key.encode(), encode(m.value)))
+            counts[m.topic] += 1
+        for topic, recs in batch.items():
+            await procs[topic].process(recs)
+    await r.aclose()
+    return dict(counts)

@@ -1,0 +1,18 @@
+"""docs/contract.md shows the schemas the code enforces, and its examples are valid."""
+
+from pathlib import Path
+
+from scripts.gen_contract import DOC, EXAMPLES, render
+from gridpulse import schemas
+
+
+def test_contract_doc_is_current():
+    text = DOC.read_text(encoding="utf-8")
+    assert render(text) == text, "run `python scripts/gen_contract.py`"
+
+
+def test_examples_round_trip():
+    for name, ex in EXAMPLES.items():
+        raw = schemas.encode(ex)
+        assert schemas.DECODERS[{"CaseEvent": "case-events", "GpsBatch": "gps-fixes",
+                                 "Alert": "alerts", "DeadLetter": "deadletter"}[name]].decode(raw) == ex
