@@ -22,7 +22,6 @@ LIVE_SLOTS = ("workers", "cases", "cases-new", "labels")
 
 # Props pydeck would turn into "@@=" accessors although they are plain values, per layer type.
 _LITERALS = {
-    "PathLayer": {"_pathType": "loop"},
     "ScatterplotLayer": {"radiusUnits": "pixels"},
     "TextLayer": {"fontFamily": '"Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", sans-serif'},
 }
@@ -31,14 +30,14 @@ MAP_PANEL_PX = (1010, 960)
 
 
 def initial_view(city: CityModel, panel: tuple[int, int] = MAP_PANEL_PX) -> pdk.ViewState:
-    """The whole city fitted into the map panel (Ningbo: ~121.58E 29.63N, zoom ~9.2)."""
+    """The whole city fitted into the map panel (Ningbo: ~121.58E 29.63N, zoom ~8.5)."""
     lon0, lat0, lon1, lat1 = city.bbox(city.code)
     lat_c = (lat0 + lat1) / 2
-    # Web Mercator: 256 * 2**zoom pixels per 360 degrees; latitude stretched by 1/cos.
+    # deck.gl's Web Mercator: 512 * 2**zoom pixels per 360 degrees (512-px tiles).
     mercator = [math.log(math.tan(math.pi / 4 + math.radians(v) / 2)) for v in (lat0, lat1)]
-    zoom_x = math.log2(panel[0] * 360 / (256 * (lon1 - lon0)))
-    zoom_y = math.log2(panel[1] * 2 * math.pi / (256 * (mercator[1] - mercator[0])))
-    zoom = math.floor(min(zoom_x, zoom_y) * 20) / 20 - 0.05  # a small margin
+    zoom_x = math.log2(panel[0] * 360 / (512 * (lon1 - lon0)))
+    zoom_y = math.log2(panel[1] * 2 * math.pi / (512 * (mercator[1] - mercator[0])))
+    zoom = math.floor(min(zoom_x, zoom_y) * 20) / 20  # rounded down: a small margin
     mid_lat = math.degrees(2 * math.atan(math.exp(sum(mercator) / 2)) - math.pi / 2)
     return pdk.ViewState(longitude=round((lon0 + lon1) / 2, 4), latitude=round(mid_lat or lat_c, 4),
                          zoom=round(zoom, 2), pitch=0, bearing=0)
@@ -52,18 +51,18 @@ def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
                   get_polygon="p", get_fill_color="f", filled=True, stroked=True,
                   get_line_color=[96, 178, 255, 230], line_width_min_pixels=1.6, pickable=False),
         pdk.Layer("PathLayer", id="grids", data=f"{url}/grids.json", get_path="-",
-                  get_color=[88, 150, 214, 46], width_min_pixels=0.5, width_max_pixels=1),
+                  get_color=[90, 160, 230, 48], width_min_pixels=1, width_max_pixels=1),
         pdk.Layer("PathLayer", id="towns", data=f"{url}/towns.json", get_path="-",
-                  get_color=[120, 180, 240, 105], width_min_pixels=0.8, width_max_pixels=1.5),
+                  get_color=[130, 190, 250, 130], width_min_pixels=0.9, width_max_pixels=1.5),
         pdk.Layer("ScatterplotLayer", id="workers", data=[], get_position="-",
-                  get_fill_color=[0, 224, 184, 150], get_radius=1.6),
+                  get_fill_color=[0, 240, 190, 190], get_radius=1.8),
         pdk.Layer("ScatterplotLayer", id="cases-new", data=[], get_position="p",
                   get_line_color="c", get_radius="r", filled=False, stroked=True,
                   line_width_min_pixels=1.5),
         pdk.Layer("ScatterplotLayer", id="cases", data=[], get_position="p",
                   get_fill_color="c", get_radius="r"),
         pdk.Layer("TextLayer", id="labels", data=[], get_position="x", get_text="t",
-                  get_size=15, get_color=[225, 238, 255, 235], character_set=label_chars,
+                  get_size=18, font_weight=700, get_color=[225, 238, 255, 235], character_set=label_chars,
                   get_text_anchor="'middle'", get_alignment_baseline="'center'",
                   line_height=1.25),
     ]

@@ -2,7 +2,7 @@
 
 DESIGN.md principle 10: 12,216 grid polygons are ~10 MB as naive pydeck JSON. Here each
 layer becomes a small JSON document (rounded coordinates, rings without their closing
-vertex, short keys), gzipped in memory and served from a cacheable route; the deck
+vertex where a polygon layer closes it, short keys), gzipped in memory and served from a cacheable route; the deck
 layers reference it by URL, so deck.gl fetches it once and a 1-second tick never
 carries a single vertex of it.
 """
@@ -42,8 +42,10 @@ class StaticDoc:
     etag: str
 
 
-def _ring(ring, digits: int) -> list[list[float]]:
-    pts = [[round(x, digits), round(y, digits)] for x, y in ring[:-1]]
+def _ring(ring, digits: int, closed: bool = False) -> list[list[float]]:
+    """A rounded ring; ``closed`` keeps the closing vertex (outlines drawn as open paths:
+    deck.gl 8.2's ``_pathType: "loop"`` drew nothing in dash-deck's bundle)."""
+    pts = [[round(x, digits), round(y, digits)] for x, y in (ring if closed else ring[:-1])]
     # Rounding can merge neighbours; repeated vertices only cost bytes.
     return [p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]]
 
@@ -73,7 +75,7 @@ def build_layer(city: CityModel, layer: str) -> list:
         # an operator reads; holes inside grids are rare and would double the count.
         tol = GRID_SIMPLIFY if layer == "grids" else 0.0
         level = "town" if layer == "towns" else "grid"
-        return [_ring(_simplified(rings, tol)[0], GRID_DIGITS) for _, rings in city.rings(level)]
+        return [_ring(_simplified(rings, tol)[0], GRID_DIGITS, closed=True) for _, rings in city.rings(level)]
     raise KeyError(layer)
 
 

@@ -74,7 +74,7 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
         _panel(ZH["districts"], html.Div(id="district-rank", className="district-rank"), "panel-rank"),
     ])
     centre = html.Section(className="col col-map", children=[
-        dash_deck.DeckGL(id="map", style={"background": "#050b16"}),
+        dash_deck.DeckGL(id="map", data={"initialViewState": spec["spec"]["initialViewState"]}, style={"background": "#050b16"}),
         _legend(),
         html.Div(ZH["map_note"], className="map-note"),
     ])

@@ -20,7 +20,7 @@ TICKER_ROWS = 15
 CASE_WINDOW_MS = HOUR_MS  # the map shows cases reported in the last hour
 # Partitions advance unevenly, so a case can be applied after newer ones were sent:
 # each tick re-asks for a margin before the cursor and the browser dedupes by id.
-CASE_OVERLAP_MS = 120_000
+CASE_OVERLAP_MS = 60_000
 
 
 def _offset_ms(ts: int, tz: str) -> int:
@@ -28,10 +28,10 @@ def _offset_ms(ts: int, tz: str) -> int:
     return int(off.total_seconds() * 1000) if off else 0
 
 
-def _case_row(c: dict) -> list:
-    lon, lat = c.get("lon"), c.get("lat")
-    return [c["case"], c["ts"], round(lon, 5) if lon is not None else None,
-            round(lat, 5) if lat is not None else None, c["category"], c["severity"]]
+def _case_row(c: dict, wm: int) -> list:
+    # Age in whole seconds instead of an epoch-ms stamp: the map only fades by age.
+    return [c["case"], (wm - c["ts"]) // 1000, round(c["lon"], 5), round(c["lat"], 5),
+            c["category"], c["severity"]]
 
 
 def payload(view: LiveView, city: CityModel, feed: PositionFeed, tz: str,
@@ -56,7 +56,7 @@ def payload(view: LiveView, city: CityModel, feed: PositionFeed, tz: str,
         "districts": [[code, opened.get(code, 0)] for code in districts],
         "ticker": [[c["ts"], c["district"], c["category"], c["severity"], c["stage"], c["case"]]
                    for c in ticker],
-        "cases": [_case_row(c) for c in cases if c.get("lon") is not None],
+        "cases": [_case_row(c, wm) for c in cases if c.get("lon") is not None],
         "case_cursor": max((c["ts"] for c in cases), default=case_cursor or floor),
         "window": CASE_WINDOW_MS,
     }

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -123,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gridpulse`` console script."""
-    logging.basicConfig(level=os.environ.get("GRIDPULSE_LOGLEVEL", "INFO"),
+    logging.basicConfig(level=settings_mod.load().loglevel.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parser().parse_args(argv)
     return args.func(args) or 0

@@ -65,6 +65,10 @@ class Settings:
     dash_interval_ms: int = _env(
         "GRIDPULSE_DASH_INTERVAL_MS", 1000,
         "How often the wall display refreshes its live data, in milliseconds.")
+    log_dir: str = _env(
+        "GRIDPULSE_LOG_DIR", ".gridpulse/logs",
+        "Where `gridpulse up` writes the worker's, simulator's and dashboard's logs.")
+    loglevel: str = _env("GRIDPULSE_LOGLEVEL", "INFO", "Log level of every gridpulse process.")
     sim_seed: int = _env("GRIDPULSE_SIM_SEED", 20261127, "Seed of the simulator (same seed, same events).")
     sim_terminals: int = _env("GRIDPULSE_SIM_TERMINALS", 13800, "Mobile terminals the simulator runs.")
     sim_speed: float = _env(

@@ -12,10 +12,10 @@
   var NEW_MS = 180000; // a case is "new" (ringed on the map) for 3 event-time minutes
 
   var state = {
-    cases: new Map(),      // case id -> [case, ts, lon, lat, category, severity]
+    cases: new Map(),      // case id -> [case, ts (epoch ms), lon, lat, category, severity]
     workers: new Map(),    // terminal id -> [lon, lat]
     liveSeq: null, posSeq: null, lastLiveAt: 0, wm: 0, window: 3600000,
-    workerRows: [],
+    workerRows: [], mapKey: null,
   };
 
   function h(type, props) {
@@ -33,7 +33,10 @@
     state.lastLiveAt = Date.now();
     state.wm = live.wm;
     state.window = live.window;
-    live.cases.forEach(function (c) { state.cases.set(c[0], c); });
+    // Rows carry their age in seconds at this payload's watermark; keep absolute times.
+    live.cases.forEach(function (c) {
+      state.cases.set(c[0], [c[0], live.wm - c[1] * 1000, c[2], c[3], c[4], c[5]]);
+    });
     var floor = live.wm - live.window;
     state.cases.forEach(function (c, id) { if (c[1] < floor) { state.cases.delete(id); } });
   }
@@ -60,7 +63,7 @@
       var row = {p: [c[2], c[3]], c: [base[0], base[1], base[2], alpha], r: SEV_RADIUS[c[5]] || 3};
       pts.push(row);
       if (age < NEW_MS) {
-        rings.push({p: row.p, c: [base[0], base[1], base[2], 230], r: row.r + 4 + 8 * (1 - age / NEW_MS)});
+        rings.push({p: row.p, c: [base[0], base[1], base[2], 230], r: row.r + 3 + 6 * (1 - age / NEW_MS)});
       }
     });
     // Urgent on top: deck draws in data order.
@@ -139,6 +142,11 @@
         if (!base) { return window.dash_clientside.no_update; }
         mergeLive(live);
         mergePositions(pos);
+        // Same event time, same positions, same counts: nothing on the map can differ,
+        // so skip the redraw (a replay paused or a quiet night costs no GPU time).
+        var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq;
+        if (key === state.mapKey) { return window.dash_clientside.no_update; }
+        state.mapKey = key;
         var cr = caseRows();
         var labels = [];
         if (live && base.labels) {

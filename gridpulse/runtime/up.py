@@ -17,7 +17,10 @@ from pathlib import Path
 
 import redis
 
+from ..city import load_city
+from ..clock import fmt_local
 from ..settings import Settings
+from ..views import LiveView
 from ..topics import names
 from .broker import EmbeddedKafka, create_topics, kafka_reachable
 from .redis_server import EmbeddedRedis, redis_reachable
@@ -63,6 +66,19 @@ def _wait_http(url: str, timeout: float, procs: list) -> bool:
     return False
 
 
+def _status(view: LiveView, settings: Settings) -> str:
+    """One progress line: event time, cases and workers the views show."""
+    try:
+        k = view.kpis(load_city(settings.city).code)
+        active = len(view.positions(settings.active_worker_minutes * 60_000))
+    except redis.RedisError as exc:
+        return f"status unavailable: {exc}"
+    if not k.watermark:
+        return "waiting for the first events..."
+    return (f"event time {fmt_local(k.watermark, settings.timezone)} | cases today {k.new_today} "
+            f"| open {k.open} | workers active {active}")
+
+
 def run_up(settings: Settings, open_browser: bool = False, duration_s: float | None = None) -> int:
     """Run everything until Ctrl-C (or ``duration_s``); returns an exit code."""
     with contextlib.ExitStack() as stack:
@@ -99,7 +115,7 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
 
         env = dict(os.environ, KAFKA_BOOTSTRAP=bootstrap, REDIS_URL=redis_url)
         cmd = [sys.executable, "-m", "gridpulse.cli"]
-        logdir = Path(os.environ.get("GRIDPULSE_LOG_DIR", ".gridpulse/logs"))
+        logdir = Path(settings.log_dir)
         logdir.mkdir(parents=True, exist_ok=True)
         procs: dict[str, subprocess.Popen] = {}
         for name, sub in (("worker", ["worker"]), ("dashboard", ["dashboard"]),
@@ -130,13 +146,17 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
             _say(f"dashboard: {url}   (Ctrl-C stops everything)")
         else:
             _say("dashboard did not come up; see the logs above")
-        started = time.monotonic()
+        started = last_status = time.monotonic()
+        view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone)
         try:
             while duration_s is None or time.monotonic() - started < duration_s:
                 for name, p in procs.items():
                     if p.poll() is not None:
                         _say(f"{name} exited with code {p.returncode}; stopping (see {logdir / (name + '.log')})")
                         return 1
+                if time.monotonic() - last_status >= 10:
+                    last_status = time.monotonic()
+                    _say(_status(view, settings))
                 time.sleep(0.5)
         except KeyboardInterrupt:
             _say("Ctrl-C: shutting down...")

@@ -21,7 +21,7 @@ from gridpulse.city import load_city
 from gridpulse.clock import parse_local
 from gridpulse.views import LiveView
 
-from conftest_dashboard import fill, free_port, redis_server
+from .conftest_dashboard import fill, free_port, redis_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -80,6 +80,7 @@ def test_wall_display(filled_redis, wall):
 
     requests: list[str] = []
     ticks: list[int] = []
+    pos_sizes: list[int] = []
     statics: list[str] = []
     errors: list[str] = []
 
@@ -92,6 +93,8 @@ def test_wall_display(filled_redis, wall):
                 return
             if b'"live"' in body:
                 ticks.append(len(body))
+            elif b'"positions"' in body:
+                pos_sizes.append(len(body))
         elif path.startswith("/gp/static/"):
             statics.append(path)
 
@@ -107,11 +110,11 @@ def test_wall_display(filled_redis, wall):
             "() => ['tile-new-today','tile-last-hour','tile-open','tile-active-workers']"
             ".every(id => /^[0-9]+$/.test((document.getElementById(id) || {}).textContent || ''))",
             timeout=30_000)
-        page.wait_for_selector("#map canvas", timeout=30_000)
+        page.wait_for_selector("canvas#map", timeout=30_000)
         page.wait_for_function("() => document.querySelectorAll('#ticker .tick-row').length > 0")
         page.wait_for_timeout(6000)  # several ticks, a positions refresh, map drawn
         shown = {el: int(page.inner_text(f"#{el}")) for el in expected}
-        canvas = page.evaluate("""() => { const c = document.querySelector('#map canvas');
+        canvas = page.evaluate("""() => { const c = document.querySelector('canvas#map');
             return c ? [c.width, c.height] : null; }""")
         live_class = page.get_attribute("#live-indicator", "class")
         page.screenshot(path=str(OUT / "wall.png"))
@@ -123,8 +126,10 @@ def test_wall_display(filled_redis, wall):
                if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
     assert not foreign, foreign
     assert canvas and canvas[0] > 500 and canvas[1] > 500
+    print(f"ticks={len(ticks)} indicator={live_class!r}")
     assert "live" in live_class.split()
     # The city's geometry comes once per layer, never with the ticks.
     assert sorted(p.rsplit("/", 1)[1] for p in statics) == ["districts.json", "grids.json", "towns.json"]
     assert len(ticks) >= 4
-    print(f"live tick responses (bytes): first {ticks[0]}, then {ticks[1:8]}")
+    print(f"live tick responses (bytes): first {ticks[0]}, then {ticks[1:8]}; "
+          f"positions responses: {pos_sizes}")

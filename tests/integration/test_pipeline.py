@@ -27,9 +27,10 @@ def city():
     return load_city("ningbo")
 
 
-def _messages(city, minutes: int, terminals: int = 400, seed: int = 11):
-    sim = Simulator(city, seed=seed, start_ms=parse_local("2026-11-27T09:00:00", TZ), tz=TZ,
-                    terminals=terminals, cases_per_day=60_000)
+def _messages(city, minutes: int, terminals: int = 50, seed: int = 11, cases_per_day: int = 6000,
+              start: str = "2026-11-27T08:00:00"):
+    sim = Simulator(city, seed=seed, start_ms=parse_local(start, TZ), tz=TZ,
+                    terminals=terminals, cases_per_day=cases_per_day)
     return sim.advance(sim.now + minutes * 60_000)
 
 
@@ -82,8 +83,9 @@ def test_worker_equals_oracle_with_duplicates_and_disorder(kafka_bootstrap, redi
     s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
     worker = WorkerProcess(s)
     try:
-        msgs = _messages(city, minutes=40)
-        assert sum(m.topic == "case-events" for m in msgs) > 200
+        msgs = _messages(city, minutes=10 * 60)  # 08:00-18:00: cases open, close, get evaluated
+        stages = {m.value.type for m in msgs if m.topic == "case-events"}
+        assert {"reported", "returned", "closed", "evaluated"} <= stages
         asyncio.run(_send(s, _with_duplicates_and_disorder(msgs)))
         wait_caught_up(s, worker)
         _assert_views_equal_oracle(s, city, msgs)
@@ -141,7 +143,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_worker_lives(
     s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
     worker = WorkerProcess(s)
     try:
-        good = _messages(city, minutes=3, terminals=20)
+        good = _messages(city, minutes=3, terminals=20, start="2026-11-27T10:00:00")
         items = [(t, b"bad-%d" % i, v) for i, (t, v, _) in enumerate(BAD)]
         asyncio.run(_send_raw(s, items))
         asyncio.run(_send(s, good))  # good messages after the bad ones still count

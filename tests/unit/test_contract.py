@@ -16,3 +16,9 @@ def test_examples_round_trip():
         raw = schemas.encode(ex)
         assert schemas.DECODERS[{"CaseEvent": "case-events", "GpsBatch": "gps-fixes",
                                  "Alert": "alerts", "DeadLetter": "deadletter"}[name]].decode(raw) == ex
+
+
+def test_readme_settings_table_is_current():
+    from scripts.gen_readme import README, render as render_readme
+    text = README.read_text(encoding="utf-8")
+    assert render_readme(text) == text, "run `python scripts/gen_readme.py`"

@@ -1,0 +1,173 @@
+"""The embedded runtime against real processes: Tansu broker, redis-server, tuned client settings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from gridpulse.runtime.broker import (EmbeddedKafka, create_topics, is_embedded_broker,
+                                      kafka_reachable)
+from gridpulse.runtime.kafka_tuning import (aiokafka_consumer_kwargs, aiokafka_producer_kwargs,
+                                            faust_app_settings)
+from gridpulse.runtime.redis_server import EmbeddedRedis, redis_reachable
+
+
+def test_embedded_kafka_starts_and_stops() -> None:
+    broker = EmbeddedKafka()
+    with broker:
+        bootstrap = broker.bootstrap
+        assert bootstrap.startswith("127.0.0.1:")
+        assert kafka_reachable(bootstrap, timeout=2)
+        assert is_embedded_broker(bootstrap)
+    assert not broker.running
+    assert not kafka_reachable(bootstrap, timeout=0.5)
+    broker.stop()  # idempotent
+
+
+def test_embedded_redis_starts_and_stops() -> None:
+    server = EmbeddedRedis()
+    with server:
+        url = server.url
+        assert redis_reachable(url, timeout=2)
+        client = redis.Redis.from_url(url)
+        client.set("k", "v")
+        assert client.get("k") == b"v"
+        assert client.config_get("appendonly")["appendonly"] == "no"
+        client.close()
+    assert not redis_reachable(url, timeout=0.5)
+
+
+def test_session_fixtures_are_reachable(kafka_bootstrap: str, redis_url: str) -> None:
+    assert kafka_reachable(kafka_bootstrap)
+    assert redis_reachable(redis_url)
+
+
+def test_create_topics_with_partitions_is_idempotent(kafka_bootstrap: str, topic_prefix: str) -> None:
+    names = [f"{topic_prefix}a", f"{topic_prefix}b"]
+    create_topics(kafka_bootstrap, names, 4)
+    create_topics(kafka_bootstrap, names, 4)  # existing topics are fine
+
+    async def partitions() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(names)
+        finally:
+            await admin.close()
+        return {d["topic"]: len(d["partitions"]) for d in described}
+
+    assert asyncio.run(partitions()) == {n: 4 for n in names}
+
+
+async def _join_and_read(bootstrap: str, topic: str, group: str, n: int,
+                         consumer_kwargs: dict) -> tuple[list[bytes], float, AIOKafkaConsumer]:
+    t0 = time.monotonic()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, **consumer_kwargs)
+    await consumer.start()
+    got: list[bytes] = []
+    first_at = None
+    deadline = time.monotonic() + 60
+    while len(got) < n and time.monotonic() < deadline:
+        batch = await consumer.getmany(timeout_ms=500)
+        for records in batch.values():
+            if first_at is None and records:
+                first_at = time.monotonic() - t0
+            got.extend(r.value for r in records)
+    return got, first_at or float("nan"), consumer
+
+
+def test_produce_acks_all_and_consume_in_group(kafka_bootstrap: str, topic_prefix: str) -> None:
+    topic = f"{topic_prefix}roundtrip"
+    create_topics(kafka_bootstrap, [topic], 4)
+    values = [f"m{i}".encode() for i in range(20)]
+
+    async def scenario() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap,
+                                    **aiokafka_producer_kwargs(idempotent=False))
+        await producer.start()
+        try:
+            for i, v in enumerate(values):
+                md = await producer.send_and_wait(topic, v, key=str(i % 7).encode())
+                assert md.offset >= 0
+        finally:
+            await producer.stop()
+
+        group = f"{topic_prefix}group"
+        got, first_at, consumer = await _join_and_read(
+            kafka_bootstrap, topic, group, len(values), aiokafka_consumer_kwargs(embedded=True))
+        try:
+            assert sorted(got) == sorted(values)
+            assert len(consumer.assignment()) == 4
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+        print(f"\ntuned group join -> first message: {first_at:.2f}s")
+
+        # A committed group resumes where it left: nothing new to read.
+        again = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group,
+                                 enable_auto_commit=False, **aiokafka_consumer_kwargs(embedded=True))
+        await again.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(4)]
+            committed = {tp.partition: await again.committed(tp) for tp in tps}
+            ends = await again.end_offsets(tps)
+            assert committed == {tp.partition: ends[tp] for tp in tps}
+        finally:
+            await again.stop()
+
+    asyncio.run(scenario())
+
+
+def test_idempotent_producer_is_refused_by_tansu(kafka_bootstrap: str, topic_prefix: str) -> None:
+    """Documents the quirk behind KAFKA_IDEMPOTENT defaulting to off."""
+    async def scenario() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, request_timeout_ms=5000,
+                                    **aiokafka_producer_kwargs(idempotent=True))
+        try:
+            await asyncio.wait_for(producer.start(), 20)
+            await asyncio.wait_for(producer.send_and_wait(f"{topic_prefix}idem", b"x"), 20)
+        finally:
+            await producer.stop()
+
+    with pytest.raises(Exception):
+        asyncio.run(scenario())
+
+
+def test_join_latency_default_vs_tuned(kafka_bootstrap: str, topic_prefix: str) -> None:
+    """Prints join latency; asserts only that both settings deliver the message."""
+    topic = f"{topic_prefix}join"
+    create_topics(kafka_bootstrap, [topic], 4)
+
+    async def scenario() -> dict[str, float]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, **aiokafka_producer_kwargs())
+        await producer.start()
+        await producer.send_and_wait(topic, b"ping")
+        await producer.stop()
+        out = {}
+        for label, kwargs in (("aiokafka default", {"auto_offset_reset": "earliest"}),
+                              ("tuned", aiokafka_consumer_kwargs(embedded=True))):
+            got, first_at, consumer = await _join_and_read(
+                kafka_bootstrap, topic, f"{topic_prefix}{label.replace(' ', '-')}", 1, kwargs)
+            await consumer.stop()
+            assert got == [b"ping"]
+            out[label] = first_at
+        return out
+
+    for label, seconds in asyncio.run(scenario()).items():
+        print(f"\njoin -> first message, {label}: {seconds:.2f}s")
+
+
+def test_faust_settings_are_consistent() -> None:
+    for embedded in (True, False):
+        conf = faust_app_settings(embedded=embedded, partitions=4)
+        assert conf["broker_heartbeat_interval"] * 3 <= conf["broker_session_timeout"]
+        assert conf["producer_acks"] == -1
+        assert conf["topic_partitions"] == 4
+    # A real broker refuses session timeouts below group.min.session.timeout.ms (6 s).
+    assert faust_app_settings(embedded=False)["broker_session_timeout"] >= 6
