@@ -81,8 +81,10 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
 
 
 def serve(settings: Settings, redis_url: str) -> None:
-    """Run the wall on ``settings.dash_host:dash_port`` (Flask's threaded server)."""
+    """Run the wall on ``settings.dash_host:dash_port`` with waitress (a production WSGI server)."""
+    import waitress
+
     app = create_app(settings, redis_url)
     log.info("wall display on http://%s:%s/", settings.dash_host, settings.dash_port)
-    # waitress is not in the venv; Flask's threaded server is enough for a few wall screens.
-    app.server.run(host=settings.dash_host, port=settings.dash_port, threaded=True)
+    waitress.serve(app.server, host=settings.dash_host, port=settings.dash_port, threads=8,
+                   ident="gridpulse")

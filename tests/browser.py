@@ -11,7 +11,9 @@ from urllib.parse import urlparse
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-quic", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+        "--disable-quic",
+        # WebGL without a GPU: allow the SwiftShader software rasteriser.
+        "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ and the static geometry must arrive once, not with each tick (principle 10).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -21,28 +20,28 @@ from gridpulse.city import load_city
 from gridpulse.clock import parse_local
 from gridpulse.views import LiveView
 
-from .conftest_dashboard import fill, free_port, redis_server
+from gridpulse.runtime.broker import free_port
+from tests.browser import launch_chromium, non_local_requests
+
+from .fill import fill
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 # WebGL without a GPU: allow the SwiftShader software rasteriser.
-                 "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
 OUT = Path(__file__).resolve().parents[2] / "test-output"
 TZ = "Asia/Shanghai"
 
 
+PREFIX = "dash:"
+
+
 @pytest.fixture(scope="module")
-def filled_redis():
+def filled_redis(redis_url):
     city = load_city("ningbo")
     start = parse_local("2026-11-27T09:00:00", TZ)
-    with redis_server() as url:
-        t0 = time.time()
-        counts = fill(url, "gp:", city, start_ms=start, until_ms=start + 90 * 60_000, terminals=300)
-        print(f"\nfilled redis in {time.time() - t0:.1f}s: {counts}")
-        yield url
+    t0 = time.time()
+    counts = fill(redis_url, PREFIX, city, start_ms=start, until_ms=start + 90 * 60_000, terminals=300)
+    print(f"\nfilled redis in {time.time() - t0:.1f}s: {counts}")
+    return redis_url
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,8 @@ def wall(filled_redis):
     from dashboard.app import create_app
 
     port = free_port()
-    cfg = settings_mod.load({}, dash_host="127.0.0.1", dash_port=port, timezone=TZ)
+    cfg = settings_mod.load({}, dash_host="127.0.0.1", dash_port=port, timezone=TZ,
+                            redis_prefix=PREFIX)
     app = create_app(cfg, filled_redis)
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -61,10 +61,6 @@ def wall(filled_redis):
 
 
 def test_wall_display(filled_redis, wall):
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium not installed")
     base, cfg = wall
     view = LiveView.from_url(filled_redis, cfg.redis_prefix, TZ)
     city = load_city("ningbo")
@@ -99,8 +95,7 @@ def test_wall_display(filled_redis, wall):
             statics.append(path)
 
     OUT.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.on("request", lambda req: requests.append(req.url))
         page.on("response", on_response)
@@ -118,13 +113,10 @@ def test_wall_display(filled_redis, wall):
             return c ? [c.width, c.height] : null; }""")
         live_class = page.get_attribute("#live-indicator", "class")
         page.screenshot(path=str(OUT / "wall.png"))
-        browser.close()
 
     assert not errors, errors
     assert shown == expected
-    foreign = [u for u in requests
-               if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
-    assert not foreign, foreign
+    assert not non_local_requests(requests), non_local_requests(requests)
     assert canvas and canvas[0] > 500 and canvas[1] > 500
     print(f"ticks={len(ticks)} indicator={live_class!r}")
     assert "live" in live_class.split()

@@ -1,4 +1,4 @@
-"""Helpers for the wall display test: a throwaway redis-server and a simulated morning.
+"""Fill Redis with a simulated morning, without Kafka, for the dashboard tests.
 
 Redis is filled the way production fills it: simulator messages, encoded for the wire,
 through the real CaseProcessor / GpsProcessor and PartitionStore; only Kafka is skipped.
@@ -7,16 +7,9 @@ through the real CaseProcessor / GpsProcessor and PartitionStore; only Kafka is 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import zlib
 from collections import defaultdict
-from contextlib import contextmanager
 
-import redis
 import redis.asyncio as aioredis
 
 from gridpulse.city import CityModel
@@ -27,39 +20,6 @@ from streams.processor import CaseProcessor, GpsProcessor, Record
 from streams.redis_store import PartitionStore
 
 PARTITIONS = 4
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def redis_server():
-    """Yield the URL of a fresh, non-persistent redis-server; stop it afterwards."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("redis-server not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            client = redis.Redis.from_url(url)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def fill(url: str, prefix: str, city: CityModel, *, start_ms: int, until_ms: int,
