@@ -1,4 +1,4 @@
-"""The ``gridpulse`` command: up, worker, simulate, dashboard, kpi, settings."""
+"""The ``gridpulse`` command: up, worker, simulate, replay, dashboard, kpi, settings."""
 
 from __future__ import annotations
 
@@ -56,6 +56,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Publish a recorded event log (``simulate --out``) to Kafka again."""
+    from producers.replay import replay
+    s = settings_mod.load()
+    path = Path(args.file)
+    if not path.is_file():
+        sys.exit(f"gridpulse replay: no such file: {path}")
+    speed = None if args.max else (args.speed if args.speed is not None else s.sim_speed)
+    if speed is not None and speed <= 0:
+        sys.exit("gridpulse replay: --speed must be positive")
+    result = asyncio.run(replay(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), path, speed=speed))
+    print(json.dumps(result, ensure_ascii=False))
+    if not result["messages"]:
+        print("gridpulse replay: nothing was sent", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the wall display."""
     from dashboard.app import serve
@@ -108,6 +126,13 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--no-kafka", action="store_true", help="do not publish (with --out)")
     sm.add_argument("--max", action="store_true", help="ignore the clock: as fast as possible")
     sm.set_defaults(func=cmd_simulate)
+    rp = sub.add_parser("replay", help="publish a recorded event log (simulate --out) to Kafka again")
+    rp.add_argument("file", help="JSONL event log, one {topic, key, value} a line")
+    pace = rp.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float,
+                      help="event seconds per real second (default: GRIDPULSE_SIM_SPEED)")
+    pace.add_argument("--max", action="store_true", help="ignore event time: as fast as possible")
+    rp.set_defaults(func=cmd_replay)
     d = sub.add_parser("dashboard", help="serve the wall display")
     d.set_defaults(func=cmd_dashboard)
     k = sub.add_parser("kpi", help="print an area's live KPIs as JSON")

@@ -28,17 +28,9 @@ class Keys:
         """Hash: case id -> msgpack case record (the worker's recoverable state)."""
         return f"{self.prefix}case:{p}:cases"
 
-    def open(self, p: int) -> str:
-        """Hash: area code -> open cases in this partition."""
-        return f"{self.prefix}case:{p}:open"
-
-    def new_min(self, p: int) -> str:
-        """Hash: ``area|minute`` -> cases reported in that minute (city and districts)."""
-        return f"{self.prefix}case:{p}:newmin"
-
-    def new_day(self, p: int) -> str:
-        """Hash: ``area|day`` -> cases reported that local day (every level)."""
-        return f"{self.prefix}case:{p}:newday"
+    def kpi(self, p: int) -> str:
+        """Hash: counter key (see ``gridpulse.loop.facts``) -> value in this partition."""
+        return f"{self.prefix}case:{p}:kpi"
 
     def recent(self, p: int) -> str:
         """Sorted set: case id scored by report time, the last hours' cases."""

@@ -57,6 +57,18 @@ class Settings:
     batch_within: float = _env(
         "GRIDPULSE_BATCH_WITHIN", 0.2,
         "Seconds a worker waits to fill a batch before processing what it has.")
+    allowed_lateness_s: float = _env(
+        "GRIDPULSE_ALLOWED_LATENESS_S", 60.0,
+        "Event-time seconds an out-of-order case event may arrive late and still be applied as "
+        "if in order; alerts and rule-breaking verdicts wait this long before they are final.")
+    sla_file: str = _env(
+        "GRIDPULSE_SLA_FILE", "",
+        "TOML SLA policy (deadlines per clock, category, severity). Empty: the bundled "
+        "gridpulse/loop/sla_default.toml.")
+    holidays_file: str = _env(
+        "GRIDPULSE_HOLIDAYS_FILE", "",
+        "TOML working calendar (hours, holidays, make-up working days). Empty: the bundled "
+        "gridpulse/loop/holidays.toml.")
     active_worker_minutes: int = _env(
         "GRIDPULSE_ACTIVE_WORKER_MINUTES", 10,
         "A grid worker counts as active (shown on the map) if a fix arrived within this many minutes.")

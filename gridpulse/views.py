@@ -1,17 +1,19 @@
 """Read the live views from Redis, merging the per-partition projections.
 
-Used by the dashboard, the CLI and the tests: the one place that knows how partition
-projections add up to citywide figures (DESIGN.md, principle 5).
+Used by the dashboard, the CLI, the HTTP API and the tests: the one place that knows how
+partition counters add up to citywide figures (DESIGN.md, principle 5). Counter keys
+are documented in :mod:`gridpulse.loop.facts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import msgspec
 import redis
 
 from .clock import local_day, minute
+from .loop.facts import DURATION_EDGES_MIN, DURATIONS
 from .rkeys import CASE, GPS, Keys
 
 _json = msgspec.json.Decoder()
@@ -19,14 +21,47 @@ _json = msgspec.json.Decoder()
 
 @dataclass(frozen=True)
 class Kpis:
-    """Case KPIs of one area at the event-time watermark."""
+    """Case KPIs of one area at the event-time watermark (``day``: its local day)."""
 
     code: str
     watermark: int  # event time the figures reflect (epoch ms), 0 if no data yet
     open: int
+    overdue: int
     new_today: int
     new_last_hour: int
+    closed_today: int
+    on_time_today: int
+    evaluated_today: int
+    satisfied_today: int
     per_minute: list[int]  # last ``minutes`` minutes, oldest first (districts and city)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Share of today's closed cases that met every deadline (None: none closed)."""
+        return self.on_time_today / self.closed_today if self.closed_today else None
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """Share of today's evaluations that were satisfied (4 or 5 of 5)."""
+        return self.satisfied_today / self.evaluated_today if self.evaluated_today else None
+
+    def as_dict(self) -> dict:
+        """JSON-ready, with the rates."""
+        return {**asdict(self), "on_time_rate": self.on_time_rate,
+                "satisfaction_rate": self.satisfaction_rate}
+
+
+def quantile_edge(hist: dict[int, int], q: float) -> int | None:
+    """The histogram bucket edge (minutes) below which a share ``q`` of values fall."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for b in sorted(hist):
+        seen += hist[b]
+        if seen >= rank:
+            return DURATION_EDGES_MIN[b] if b < len(DURATION_EDGES_MIN) else None
+    return None
 
 
 class LiveView:
@@ -61,41 +96,59 @@ class LiveView:
         """The event-time clock of the views: the newest event time applied."""
         return max(self.watermarks().values())
 
+    def counters(self, fields: list[str]) -> list[int]:
+        """Sum of each counter field over the case partitions."""
+        parts = self.partitions(CASE)
+        pipe = self.r.pipeline(transaction=False)
+        for p in parts:
+            pipe.hmget(self.k.kpi(p), fields)
+        total = [0] * len(fields)
+        for vals in pipe.execute():
+            for i, v in enumerate(vals):
+                if v:
+                    total[i] += int(v)
+        return total
+
     def kpis(self, code: str, minutes: int = 60, now: int | None = None) -> Kpis:
         """KPIs of area ``code`` at event time ``now`` (default: the watermark)."""
         wm = self.watermark() if now is None else now
-        parts = self.partitions(CASE)
         day = local_day(wm, self.tz) if wm else 0
         m_now = minute(wm)
-        mins = [f"{code}|{m}" for m in range(m_now - minutes + 1, m_now + 1)]
-        pipe = self.r.pipeline(transaction=False)
-        for p in parts:
-            pipe.hget(self.k.open(p), code)
-            pipe.hget(self.k.new_day(p), f"{code}|{day}")
-            pipe.hmget(self.k.new_min(p), mins)
-        res = pipe.execute()
-        open_ = today = 0
-        series = [0] * minutes
-        for i in range(len(parts)):
-            o, d, ms = res[3 * i: 3 * i + 3]
-            open_ += int(o or 0)
-            today += int(d or 0)
-            for j, v in enumerate(ms):
-                series[j] += int(v or 0)
-        return Kpis(code, wm, open_, today, sum(series[-60:]), series)
+        head = [f"open|{code}", f"overdue|{code}", f"new|{code}|{day}", f"closed|{code}|{day}",
+                f"ontime|{code}|{day}", f"eval|{code}|{day}", f"sat|{code}|{day}"]
+        mins = [f"newmin|{code}|{m}" for m in range(m_now - minutes + 1, m_now + 1)]
+        vals = self.counters(head + mins)
+        series = vals[len(head):]
+        o, od, new, closed, ontime, ev, sat = vals[:len(head)]
+        return Kpis(code, wm, o, od, new, sum(series[-60:]), closed, ontime, ev, sat, series)
 
     def open_by_area(self, codes: list[str]) -> dict[str, int]:
         """Open cases of many areas at once (e.g. every district, or every grid)."""
-        parts = self.partitions(CASE)
-        pipe = self.r.pipeline(transaction=False)
-        for p in parts:
-            pipe.hmget(self.k.open(p), codes)
-        total = dict.fromkeys(codes, 0)
-        for vals in pipe.execute():
-            for c, v in zip(codes, vals):
-                if v:
-                    total[c] += int(v)
-        return total
+        return dict(zip(codes, self.counters([f"open|{c}" for c in codes])))
+
+    def by_area(self, what: str, codes: list[str]) -> dict[str, int]:
+        """A current-state counter (``open``/``overdue``) of many areas at once."""
+        return dict(zip(codes, self.counters([f"{what}|{c}" for c in codes])))
+
+    def stage_times(self, code: str, day: int, dept: str | None = None) -> dict[str, dict]:
+        """Median and p90 minutes per stage of cases whose stage ended on local ``day``.
+
+        Quantiles are histogram edges (``gridpulse.loop.facts.DURATION_EDGES_MIN``).
+        """
+        stages = ["handle"] if dept else list(DURATIONS)
+        nb = len(DURATION_EDGES_MIN) + 1
+        fields, index = [], []
+        for st in stages:
+            for b in range(nb):
+                mid = f"d:{dept}|{st}" if dept else st
+                fields.append(f"dur|{code}|{mid}|{day}|{b}")
+                index.append((st, b))
+        hist: dict[str, dict[int, int]] = {st: {} for st in stages}
+        for (st, b), v in zip(index, self.counters(fields)):
+            if v:
+                hist[st][b] = v
+        return {st: {"count": sum(h.values()), "median_min": quantile_edge(h, 0.5),
+                     "p90_min": quantile_edge(h, 0.9)} for st, h in hist.items()}
 
     def recent_cases(self, limit: int = 20, since: int | None = None) -> list[dict]:
         """Newest reported cases first (``since``: report time lower bound, epoch ms)."""

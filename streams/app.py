@@ -15,24 +15,20 @@ import logging
 import faust
 import redis.asyncio as aioredis
 
-from gridpulse.city import load_city
-from gridpulse.rkeys import Keys
 from gridpulse.runtime.broker import is_embedded_broker
 from gridpulse.runtime.kafka_tuning import faust_app_settings
-from gridpulse.schemas import DeadLetter, encode
+from gridpulse.schemas import Alert, DeadLetter, encode
 from gridpulse.settings import Settings
-from gridpulse.topics import CASE_EVENTS, DEADLETTER, GPS_FIXES
+from gridpulse.topics import ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 
-from .processor import CaseProcessor, GpsProcessor, Record
-from .redis_store import PartitionStore
+from .processor import Record
+from .wiring import make_processors
 
 log = logging.getLogger("gridpulse.worker")
 
 
 def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     """The worker's Faust app, wired to ``bootstrap`` and ``redis_url``."""
-    city = load_city(settings.city)
-    lineages = {g.code: (g.code, g.community, g.town, g.district, city.code) for g in city.grids}
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
@@ -48,9 +44,9 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
                          key_serializer="raw", value_serializer="raw",
                          partitions=settings.partitions)
 
-    case_topic, gps_topic, dead_topic = raw_topic(CASE_EVENTS), raw_topic(GPS_FIXES), raw_topic(DEADLETTER)
+    case_topic, gps_topic = raw_topic(CASE_EVENTS), raw_topic(GPS_FIXES)
+    dead_topic, alert_topic = raw_topic(DEADLETTER), raw_topic(ALERTS)
     redis = aioredis.Redis.from_url(redis_url)
-    store = PartitionStore(redis, Keys(settings.redis_prefix), lineages.__getitem__, settings.timezone)
 
     async def dead_sink(letters: list[tuple[bytes | None, DeadLetter]]) -> None:
         futs = [await dead_topic.send(key=k, value=encode(d)) for k, d in letters]
@@ -58,12 +54,12 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         for _, d in letters:
             log.warning("dead-lettered %s[%d]@%d: %s", d.topic, d.partition, d.offset, d.reason)
 
-    procs = {
-        case_topic.get_topic_name(): CaseProcessor(store, lineages.__contains__, dead_sink,
-                                                   settings.topic(CASE_EVENTS)),
-        gps_topic.get_topic_name(): GpsProcessor(store, lineages.__contains__, dead_sink,
-                                                 settings.topic(GPS_FIXES)),
-    }
+    async def alert_sink(alerts: list[Alert]) -> None:
+        futs = [await alert_topic.send(key=a.id.encode(), value=encode(a)) for a in alerts]
+        await asyncio.gather(*futs)  # acknowledged before the state that records them is saved
+
+    cases, gps = make_processors(settings, redis, dead_sink, alert_sink)
+    procs = {case_topic.get_topic_name(): cases, gps_topic.get_topic_name(): gps}
     app.gridpulse_processors = procs  # for status pages and tests
 
     def agent_for(topic: faust.TopicT, name: str):
@@ -84,6 +80,7 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     async def declare_topics() -> None:
         # Agents' topics are declared by Faust; the dead-letter topic only receives.
         await dead_topic.maybe_declare()
+        await alert_topic.maybe_declare()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs) -> None:

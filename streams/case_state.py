@@ -1,29 +1,43 @@
-"""The case projection of one Kafka partition: pure state, no I/O.
+"""The case projection of one Kafka partition: the closed loop, its clocks and KPIs. No I/O.
 
-It answers, exactly and in any arrival order, how many cases are open per area and how
-many were reported per minute and per local day. A case's history is kept sorted by
-(event time, stage rank), so the projection depends only on the set of events applied,
-not on their order; duplicates (same event id) are ignored.
+Each case keeps its history sorted by event time; its state is the fold of that history
+(:mod:`gridpulse.loop.lifecycle`) and its share of every KPI is
+:func:`gridpulse.loop.facts.contribution`. When a case or the clock changes, only the
+difference of its contribution is applied to the partition's counters, so the counters
+always equal the plain sum over cases that the batch oracle computes.
 
-Changes are tracked as *dirty* keys so the Redis writer sends only what changed, as
-absolute values (idempotent under replay).
+"Now" is the partition's watermark: the newest event time it has seen. A deadline index
+(a heap of instants) wakes exactly the cases whose facts change as now passes a warning,
+a deadline or an escalation, so 100,000 open cases are not scanned every tick.
+Rule-breaking events wait for the allowed lateness (a late predecessor may still make
+them valid) and then go to the dead-letter topic.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from typing import Callable, Iterable
+from typing import Callable, NamedTuple
 
 import msgspec
 
-from gridpulse.clock import local_day, minute
-from gridpulse.schemas import STAGES, TERMINAL_STAGES, CaseEvent
+from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change
+from gridpulse.loop.lifecycle import STAGE_ORDER, CaseView, fold
+from gridpulse.schemas import Alert, CaseEvent, DeadLetter, encode
 
-STAGE_RANK = {s: i for i, s in enumerate(STAGES)}
 RECENT_MS = 2 * 3_600_000  # how long a reported case stays in the ticker / map points
-MINUTES_KEPT = 48 * 60  # per-minute buckets older than this (behind the watermark) are dropped
-
 Lineage = tuple[str, ...]  # (grid, community, town, district, city)
+
+
+class H(NamedTuple):
+    """One history entry; tuple order is event-time order."""
+
+    ts: int
+    rank: int
+    type: str
+    id: str
+    dept: str | None
+    satisfaction: int | None
 
 
 class CaseRecord(msgspec.Struct, array_like=True):
@@ -35,45 +49,49 @@ class CaseRecord(msgspec.Struct, array_like=True):
     reported: int  # event time of the report, 0 until the report is seen
     lon: float | None
     lat: float | None
-    history: list[tuple[int, int, str, str]]  # (ts, rank, stage, event id), sorted
-
-    def is_open(self) -> bool:
-        """Open unless its latest step is a terminal stage."""
-        return bool(self.history) and self.history[-1][2] not in TERMINAL_STAGES
+    history: list[H]
+    emitted: list[str] = []  # alert ids already published
+    dead: list[str] = []  # event ids already dead-lettered
+    raw: dict[str, bytes] = {}  # original bytes of events that broke a rule on arrival
 
     def has(self, event_id: str) -> bool:
-        """Whether event ``event_id`` was already applied."""
-        return any(h[3] == event_id for h in self.history)
+        """Whether event ``event_id`` was already seen."""
+        return event_id in self.dead or any(h.id == event_id for h in self.history)
+
+
+def _entry(ev: CaseEvent) -> H:
+    return H(ev.ts, STAGE_ORDER.get(ev.type, 99), ev.type, ev.id, ev.dept, ev.satisfaction)
 
 
 class CasePartition:
     """Projection of one ``case-events`` partition."""
 
-    def __init__(self, partition: int, lineage: Callable[[str], Lineage], tz: str) -> None:
-        self.partition = partition
-        self.lineage = lineage
-        self.tz = tz
+    def __init__(self, partition: int, lineage: Callable[[str], Lineage], rules: Rules,
+                 lateness_ms: int, topic: str = "case-events") -> None:
+        self.partition, self.lineage, self.rules = partition, lineage, rules
+        self.lateness, self.topic = lateness_ms, topic
         self.offset = -1  # last applied Kafka offset
-        self.watermark = 0  # max event time applied
+        self.watermark = 0  # "now": max event time applied
         self.cases: dict[str, CaseRecord] = {}
-        self.open: Counter[str] = Counter()
-        self.new_min: Counter[str] = Counter()  # "area|minute"
-        self.new_day: Counter[str] = Counter()  # "area|day"
+        self.views: dict[str, CaseView] = {}
+        self.contrib: dict[str, list[str]] = {}
+        self.counters: Counter[str] = Counter()
         self.recent: dict[str, int] = {}  # case id -> report time
+        self._heap: list[tuple[int, str]] = []
         self.clear_dirty()
 
     def clear_dirty(self) -> None:
         """Forget what changed (after a successful write)."""
         self.dirty_cases: set[str] = set()
-        self.dirty_open: set[str] = set()
-        self.dirty_min: set[str] = set()
-        self.dirty_day: set[str] = set()
+        self.dirty_keys: set[str] = set()
         self.dirty_recent: set[str] = set()
         self.dropped_recent: set[str] = set()
+        self.alerts_out: list[Alert] = []
+        self.dead_out: list[tuple[bytes, DeadLetter]] = []
 
     # -- applying events -------------------------------------------------------------
-    def apply(self, ev: CaseEvent, offset: int) -> bool:
-        """Apply one validated event at Kafka ``offset``; False if it was a replay or duplicate."""
+    def apply(self, ev: CaseEvent, offset: int, raw: bytes | None = None) -> bool:
+        """Apply one validated event at Kafka ``offset``; False if a replay or duplicate."""
         if offset <= self.offset:
             return False
         self.offset = offset
@@ -81,85 +99,124 @@ class CasePartition:
         if rec is not None and rec.has(ev.id):
             return False
         if rec is None:
-            rec = CaseRecord(ev.grid, ev.category, ev.severity, 0, ev.lon, ev.lat, [])
-            self.cases[ev.case] = rec
-        was_open, old_grid = rec.is_open(), rec.grid
-        entry = (ev.ts, STAGE_RANK[ev.type], ev.type, ev.id)
+            rec = self.cases[ev.case] = CaseRecord(ev.grid, ev.category, ev.severity, 0,
+                                                   ev.lon, ev.lat, [])
+        entry = _entry(ev)
         h = rec.history
         h.append(entry)
         if len(h) > 1 and h[-2] > entry:
             h.sort()
         if ev.type == "reported" and (rec.reported == 0 or ev.ts < rec.reported):
-            self._move_report(ev.case, rec, ev)
-        now_open = rec.is_open()
-        if (was_open, old_grid) != (now_open, rec.grid):
-            if was_open:
-                self._count_open(old_grid, -1)
-            if now_open:
-                self._count_open(rec.grid, +1)
-        self.dirty_cases.add(ev.case)
-        if ev.case in self.recent:  # its summary (stage) changed
-            self.dirty_recent.add(ev.case)
+            # The earliest report defines where the case is and what it is.
+            rec.reported, rec.grid, rec.category, rec.severity = ev.ts, ev.grid, ev.category, ev.severity
+            rec.lon, rec.lat = ev.lon, ev.lat
+            self.recent[ev.case] = ev.ts
         if ev.ts > self.watermark:
             self.watermark = ev.ts
+        view = self.refresh(ev.case)
+        if raw is not None and any(eid == ev.id for eid, _ in view.rejected):
+            rec.raw[ev.id] = raw  # kept until the lateness has passed
         return True
 
-    def apply_all(self, items: Iterable[tuple[int, CaseEvent]]) -> int:
-        """Apply ``(offset, event)`` pairs; returns how many changed the state."""
-        return sum(self.apply(ev, off) for off, ev in items)
+    def refresh(self, case: str) -> CaseView:
+        """Recompute one case at the current watermark and apply the differences."""
+        rec = self.cases[case]
+        view = fold(rec.history, presorted=True)
+        now = self.watermark
+        if view.rejected:
+            view = self._settle_rejected(case, rec, view, now)
+        info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity, rec.reported)
+        new = contribution(view, info, now, self.rules)
+        old = self.contrib.get(case, ())
+        if new != old:
+            c, d = self.counters, self.dirty_keys
+            for k in old:
+                c[k] -= 1
+                d.add(k)
+            for k in new:
+                c[k] += 1
+                d.add(k)
+            self.contrib[case] = new
+        emitted = set(rec.emitted)
+        for a in alerts(view, info, now - self.lateness, self.rules):
+            if a.id not in emitted:
+                rec.emitted.append(a.id)
+                self.alerts_out.append(a)
+        self.views[case] = view
+        wake = next_change(view, info, now, self.lateness, self.rules)
+        pending = [h.ts + self.lateness for h in rec.history
+                   if h.ts + self.lateness > now and any(h.id == e for e, _ in view.rejected)]
+        if pending:
+            wake = min(pending + ([wake] if wake else []))
+        if wake is not None:
+            heapq.heappush(self._heap, (wake, case))
+        self.dirty_cases.add(case)
+        if case in self.recent:
+            self.dirty_recent.add(case)
+        return view
 
-    def _move_report(self, case: str, rec: CaseRecord, ev: CaseEvent) -> None:
-        # The earliest report wins, whatever order reports arrive in.
-        if rec.reported:
-            self._count_new(rec.grid, rec.reported, -1)
-        rec.reported = ev.ts
-        # The report defines where the case is and what it is.
-        rec.grid, rec.category, rec.severity = ev.grid, ev.category, ev.severity
-        rec.lon, rec.lat = ev.lon, ev.lat
-        self._count_new(rec.grid, ev.ts, +1)
-        self.recent[case] = ev.ts
-        self.dirty_recent.add(case)
-        self.dropped_recent.discard(case)
+    def _settle_rejected(self, case: str, rec: CaseRecord, view: CaseView, now: int) -> CaseView:
+        """Dead-letter rule-breaking events the lateness can no longer excuse."""
+        final = {eid: why for eid, why in view.rejected}
+        gone = [h for h in rec.history if h.id in final and h.ts <= now - self.lateness]
+        if not gone:
+            return view
+        for h in gone:
+            raw = rec.raw.pop(h.id, None) or encode(CaseEvent(
+                id=h.id, case=case, type=h.type, ts=h.ts, grid=rec.grid, category=rec.category,
+                severity=rec.severity, dept=h.dept, satisfaction=h.satisfaction))
+            self.dead_out.append((case.encode(), DeadLetter(
+                topic=self.topic, partition=self.partition, offset=-1, reason=final[h.id],
+                raw=raw, at=now)))
+            rec.dead.append(h.id)
+        ids = {h.id for h in gone}
+        rec.history = [h for h in rec.history if h.id not in ids]
+        view.rejected = [(e, w) for e, w in view.rejected if e not in ids]
+        return view  # skipped events never changed the fold
 
-    def _count_open(self, grid: str, delta: int) -> None:
-        for area in self.lineage(grid):
-            self.open[area] += delta
-            self.dirty_open.add(area)
-
-    def _count_new(self, grid: str, ts: int, delta: int) -> None:
-        lin = self.lineage(grid)
-        day = local_day(ts, self.tz)
-        for area in lin:
-            k = f"{area}|{day}"
-            self.new_day[k] += delta
-            self.dirty_day.add(k)
-        m = minute(ts)
-        for area in lin[3:]:  # per-minute series for districts and the city
-            k = f"{area}|{m}"
-            self.new_min[k] += delta
-            self.dirty_min.add(k)
+    def advance(self) -> int:
+        """Wake the cases whose deadlines the watermark passed; returns how many."""
+        heap, now, woken = self._heap, self.watermark, set()
+        while heap and heap[0][0] <= now:
+            _, case = heapq.heappop(heap)
+            if case not in woken:
+                woken.add(case)
+                self.refresh(case)
+        return len(woken)
 
     # -- housekeeping ----------------------------------------------------------------
-    def prune(self) -> None:
-        """Drop per-minute buckets and recent cases that fell behind the watermark.
-
-        Pruning depends only on the watermark, which itself depends only on the set of
-        applied events, so a replay prunes exactly the same keys.
-        """
-        cutoff_min = minute(self.watermark) - MINUTES_KEPT
-        for k in [k for k in self.new_min if int(k.rsplit("|", 1)[1]) < cutoff_min]:
-            del self.new_min[k]
-            self.dirty_min.add(k)
+    def prune_recent(self) -> None:
+        """Drop ticker entries that fell behind the watermark (depends on it alone)."""
         cutoff = self.watermark - RECENT_MS
         for case in [c for c, ts in self.recent.items() if ts < cutoff]:
             del self.recent[case]
             self.dirty_recent.discard(case)
             self.dropped_recent.add(case)
 
+    def rebuild(self, every: int = 2000):
+        """Recompute views, counters and the deadline index from the records (after a load).
+
+        A generator: it yields every ``every`` cases so a caller in an event loop can let
+        other tasks run during a long load. The counters come out equal to the ones saved
+        with the records, so they are not rewritten; alerts and dead letters the records
+        do not list as sent yet are kept for sending (a crash may have come between
+        publishing and saving).
+        """
+        self.views, self.contrib, self.counters, self._heap = {}, {}, Counter(), []
+        for i, (case, rec) in enumerate(list(self.cases.items())):
+            sent = (len(rec.emitted), len(rec.dead))
+            self.refresh(case)
+            if (len(rec.emitted), len(rec.dead)) == sent:
+                self.dirty_cases.discard(case)
+            if every and i % every == every - 1:
+                yield i + 1
+        self.dirty_keys.clear()
+        self.dirty_recent.clear()
+
     def summary(self, case: str) -> dict:
         """The ticker / map summary of a case."""
-        rec = self.cases[case]
+        rec, view = self.cases[case], self.views[case]
         lin = self.lineage(rec.grid)
         return {"case": case, "ts": rec.reported, "grid": rec.grid, "district": lin[3],
-                "category": rec.category, "severity": rec.severity,
-                "lon": rec.lon, "lat": rec.lat, "stage": rec.history[-1][2]}
+                "category": rec.category, "severity": rec.severity, "lon": rec.lon,
+                "lat": rec.lat, "stage": view.stage, "dept": view.dept, "level": view.level}

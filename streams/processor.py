@@ -14,7 +14,7 @@ from typing import Awaitable, Callable, Generic, Iterable, NamedTuple, TypeVar
 import msgspec
 
 from gridpulse.clock import now_ms
-from gridpulse.schemas import CaseEvent, DeadLetter, GpsBatch, decode_case, decode_gps
+from gridpulse.schemas import Alert, CaseEvent, DeadLetter, GpsBatch, decode_case, decode_gps
 
 from .case_state import CasePartition
 from .gps_state import GpsPartition
@@ -39,6 +39,7 @@ class Rejected(Exception):
 
 S = TypeVar("S", CasePartition, GpsPartition)
 DeadSink = Callable[[list[tuple[bytes | None, DeadLetter]]], Awaitable[None]]
+AlertSink = Callable[[list[Alert]], Awaitable[None]]
 
 
 class _Processor(Generic[S]):
@@ -92,12 +93,14 @@ class _Processor(Generic[S]):
                     dead.append((r.key, self._letter(p, r, str(exc))))
                     st.offset = r.offset  # the bad record is handled: it is in the dead-letter topic
                     continue
-                self.applied += st.apply(item, r.offset)
+                self.applied += self._apply(st, item, r)
+            dead += self._after_batch(st)
             if dead:
                 # Before the flush: once Redis holds the offset the record is never seen
                 # again, so its letter must already be safe in Kafka.
                 await self.dead_sink(dead)
                 self.dead_count += len(dead)
+            await self._publish(st)
             try:
                 await self._flush(st)
                 return
@@ -105,6 +108,16 @@ class _Processor(Generic[S]):
                 log.info("reloading after fenced write: %s", exc)
                 self.parts.pop(p, None)
         raise RuntimeError(f"partition {p}: gave up after {MAX_RETRIES} fenced-write conflicts")
+
+    def _apply(self, st: S, item, r: Record) -> bool:
+        return st.apply(item, r.offset)
+
+    def _after_batch(self, st: S) -> list:
+        """Dead letters the state itself produced (rule-breaking events), if any."""
+        return []
+
+    async def _publish(self, st: S) -> None:
+        """Publish what the batch produced besides state (alerts) before the flush."""
 
     def _letter(self, p: int, r: Record, reason: str) -> DeadLetter:
         return DeadLetter(topic=self.topic, partition=p, offset=r.offset, reason=reason,
@@ -115,6 +128,26 @@ class CaseProcessor(_Processor[CasePartition]):
     """Case events -> case projections."""
 
     topic = "case-events"
+
+    def __init__(self, *args, alert_sink: AlertSink | None = None, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.alert_sink = alert_sink
+        self.alert_count = 0
+
+    def _apply(self, st: CasePartition, item: CaseEvent, r: Record) -> bool:
+        return st.apply(item, r.offset, r.value)
+
+    def _after_batch(self, st: CasePartition) -> list:
+        st.advance()  # the watermark moved: wake the cases whose clocks it passed
+        at = now_ms()
+        for _, letter in st.dead_out:
+            letter.at = at
+        return list(st.dead_out)
+
+    async def _publish(self, st: CasePartition) -> None:
+        if st.alerts_out and self.alert_sink is not None:
+            await self.alert_sink(st.alerts_out)
+            self.alert_count += len(st.alerts_out)
 
     async def _load(self, p: int) -> CasePartition:
         return await self.store.load_case(p)

@@ -9,6 +9,7 @@ never interleave stale state (DESIGN.md, principle 4).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Callable
 
@@ -18,7 +19,7 @@ from redis.exceptions import WatchError
 
 from gridpulse.rkeys import CASE, GPS, Keys
 
-from .case_state import CasePartition, CaseRecord, Lineage
+from .case_state import CasePartition, CaseRecord
 from .gps_state import GpsPartition
 
 _rec_enc = msgspec.msgpack.Encoder()
@@ -29,10 +30,6 @@ _pos_dec = msgspec.json.Decoder(tuple[int, float, float, str, str])
 
 class Conflict(Exception):
     """Another writer advanced the partition since we last read it."""
-
-
-def _int_counter(raw: dict) -> Counter[str]:
-    return Counter({k.decode(): int(v) for k, v in raw.items()})
 
 
 def _put_counter(tx, key: str, counter: Counter[str], dirty: set[str]) -> None:
@@ -53,46 +50,40 @@ def _put_counter(tx, key: str, counter: Counter[str], dirty: set[str]) -> None:
 class PartitionStore:
     """Reads and fenced writes of partition projections."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys,
-                 lineage: Callable[[str], Lineage], tz: str) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, new_case: Callable[[int], CasePartition]) -> None:
         self.r = redis
         self.k = keys
-        self.lineage = lineage
-        self.tz = tz
+        self.new_case = new_case  # makes an empty case projection for a partition
 
     async def _meta(self, kind: str, p: int) -> tuple[int, int]:
         meta = await self.r.hgetall(self.k.meta(kind, p))
         return int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
 
     async def load_case(self, p: int) -> CasePartition:
-        """The partition's projection as last saved (empty if none)."""
-        st = CasePartition(p, self.lineage, self.tz)
+        """The partition's projection as last saved (empty if none), rebuilt in memory."""
+        st = self.new_case(p)
         pipe = self.r.pipeline(transaction=True)
         pipe.hgetall(self.k.meta(CASE, p))
         pipe.hgetall(self.k.cases(p))
-        pipe.hgetall(self.k.open(p))
-        pipe.hgetall(self.k.new_min(p))
-        pipe.hgetall(self.k.new_day(p))
         pipe.zrange(self.k.recent(p), 0, -1, withscores=True)
-        meta, cases, opn, nmin, nday, recent = await pipe.execute()
+        meta, cases, recent = await pipe.execute()
         st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
         st.cases = {k.decode(): _rec_dec.decode(v) for k, v in cases.items()}
-        st.open, st.new_min, st.new_day = _int_counter(opn), _int_counter(nmin), _int_counter(nday)
         st.recent = {k.decode(): int(s) for k, s in recent}
+        for _ in st.rebuild():
+            await asyncio.sleep(0)  # a long load must not starve the event loop
         st.persisted_offset = st.offset
         return st
 
     async def flush_case(self, st: CasePartition) -> None:
         """Write what changed in ``st``; raises :class:`Conflict` if fenced out."""
-        st.prune()
+        st.prune_recent()
         p, k = st.partition, self.k
 
         def ops(tx) -> None:
             if st.dirty_cases:
                 tx.hset(k.cases(p), mapping={c: _rec_enc.encode(st.cases[c]) for c in st.dirty_cases})
-            _put_counter(tx, k.open(p), st.open, st.dirty_open)
-            _put_counter(tx, k.new_min(p), st.new_min, st.dirty_min)
-            _put_counter(tx, k.new_day(p), st.new_day, st.dirty_day)
+            _put_counter(tx, k.kpi(p), st.counters, st.dirty_keys)
             if st.dirty_recent:
                 tx.zadd(k.recent(p), {c: st.recent[c] for c in st.dirty_recent})
                 tx.hset(k.recent_info(p), mapping={c: _json.encode(st.summary(c)) for c in st.dirty_recent})
@@ -100,7 +91,7 @@ class PartitionStore:
                 tx.zrem(k.recent(p), *st.dropped_recent)
                 tx.hdel(k.recent_info(p), *st.dropped_recent)
 
-        await self._fenced(CASE, p, st, ops)
+        await self._fenced(CASE, p, st, ops, force=bool(st.dirty_cases))
         st.clear_dirty()
 
     async def load_gps(self, p: int) -> GpsPartition:
@@ -123,8 +114,8 @@ class PartitionStore:
         await self._fenced(GPS, p, st, ops)
         st.clear_dirty()
 
-    async def _fenced(self, kind: str, p: int, st, ops: Callable) -> None:
-        if st.offset == st.persisted_offset:
+    async def _fenced(self, kind: str, p: int, st, ops: Callable, force: bool = False) -> None:
+        if st.offset == st.persisted_offset and not force:
             return  # nothing new since the last write
         meta_key = self.k.meta(kind, p)
         async with self.r.pipeline(transaction=True) as tx:

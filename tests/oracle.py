@@ -1,51 +1,59 @@
-"""The batch oracle: a plain, obviously-correct recomputation of the live views from a log.
+"""The batch oracle: a plain recomputation of the live views from an event log.
 
-It shares nothing with streams/ but the wire schemas and the city model: it sorts each
-case's events, takes the last one, and counts. The streaming result must equal it.
+It shares with streams/ only the pure rules (the lifecycle fold, the SLA clocks and
+each case's contribution, which the unit tests pin down case by case) and none of the
+streaming machinery: no partitions state, no incremental differences, no deadline
+index, no Redis, no offsets. It dedupes events by id, folds each case's full history,
+and sums. "Now" for a partition is the newest event time in it, as in the worker.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from zoneinfo import ZoneInfo
-from datetime import datetime, timezone
 
-from gridpulse.schemas import STAGES, CaseEvent, GpsBatch
+from aiokafka.partitioner import DefaultPartitioner
 
-TERMINAL = {"closed", "evaluated"}
+from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution
+from gridpulse.loop.lifecycle import fold
+from gridpulse.schemas import Alert, CaseEvent, GpsBatch
+
+_partitioner = DefaultPartitioner()
 
 
-def _lineage(city, grid):
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key``."""
+    parts = list(range(partitions))
+    return _partitioner(key.encode(), parts, parts)
+
+
+def lineage(city, grid: str) -> tuple[str, ...]:
+    """(grid, community, town, district, city) codes of a grid."""
     g = city.grid(grid)
-    return [g.code, g.community, g.town, g.district, city.code]
+    return (g.code, g.community, g.town, g.district, city.code)
 
 
-def _local_day(ts, tz):
-    d = datetime.fromtimestamp(ts / 1000, tz=timezone.utc).astimezone(ZoneInfo(tz)).date()
-    return (d - datetime(1970, 1, 1).date()).days
-
-
-def case_views(city, events: list[CaseEvent], tz: str) -> dict:
-    """open per area, reported per area and local day, reported per district/city minute."""
-    by_case = defaultdict(dict)
+def case_views(city, events: list[CaseEvent], rules: Rules, partitions: int,
+               lateness_ms: int) -> tuple[Counter, dict[str, Alert]]:
+    """Every KPI counter (summed over partitions) and every alert, by id."""
+    by_case: dict[str, dict[str, CaseEvent]] = defaultdict(dict)
+    wm: Counter = Counter()
     for ev in events:
         by_case[ev.case][ev.id] = ev  # the same id twice is one event
-    open_, day, minute = Counter(), Counter(), Counter()
-    for evs in by_case.values():
-        hist = sorted(evs.values(), key=lambda e: (e.ts, STAGES.index(e.type), e.id))
-        reports = [e for e in hist if e.type == "reported"]
-        where = reports[0].grid if reports else hist[0].grid
-        if hist[-1].type not in TERMINAL:
-            for a in _lineage(city, where):
-                open_[a] += 1
-        if reports:
-            r = reports[0]
-            for a in _lineage(city, r.grid):
-                day[(a, _local_day(r.ts, tz))] += 1
-            for a in _lineage(city, r.grid)[3:]:
-                minute[(a, r.ts // 60_000)] += 1
-    wm = max(e.ts for e in events) if events else 0
-    return {"open": open_, "day": day, "minute": minute, "watermark": wm}
+        p = partition_of(ev.case, partitions)
+        wm[p] = max(wm[p], ev.ts)
+    counters: Counter = Counter()
+    out: dict[str, Alert] = {}
+    for case, evs in by_case.items():
+        now = wm[partition_of(case, partitions)]
+        view = fold(evs.values())
+        reports = sorted((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
+        where = reports[0] if reports else min(evs.values(), key=lambda e: e.ts)
+        info = CaseInfo(case, lineage(city, where.grid), where.category, where.severity,
+                        reports[0].ts if reports else 0)
+        counters.update(contribution(view, info, now, rules))
+        for a in alerts(view, info, now - lateness_ms, rules):
+            out[a.id] = a
+    return +counters, out
 
 
 def positions(batches: list[GpsBatch]) -> dict[str, tuple]:

@@ -13,11 +13,11 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 
 from gridpulse.city import CityModel
-from gridpulse.rkeys import Keys
 from gridpulse.schemas import encode
 from producers.simulator import Simulator
-from streams.processor import CaseProcessor, GpsProcessor, Record
-from streams.redis_store import PartitionStore
+from streams.processor import Record
+from streams.wiring import make_processors
+from gridpulse import settings as settings_mod
 
 PARTITIONS = 4
 
@@ -30,14 +30,16 @@ def fill(url: str, prefix: str, city: CityModel, *, start_ms: int, until_ms: int
 
 async def _fill(url, prefix, city, start_ms, until_ms, terminals, seed, tz) -> dict:
     r = aioredis.Redis.from_url(url)
-    lineages = {g.code: (g.code, g.community, g.town, g.district, city.code) for g in city.grids}
-    store = PartitionStore(r, Keys(prefix), lineages.__getitem__, tz)
 
     async def dead_sink(letters):  # the simulator only emits valid messages
         raise AssertionError(f"unexpected dead letters: {letters[:3]}")
 
-    procs = {"case-events": CaseProcessor(store, lineages.__contains__, dead_sink),
-             "gps-fixes": GpsProcessor(store, lineages.__contains__, dead_sink)}
+    async def alert_sink(alerts):  # alerts are not what this fill is for
+        pass
+
+    cfg = settings_mod.load({}, redis_prefix=prefix, timezone=tz)
+    cases, gps = make_processors(cfg, r, dead_sink, alert_sink)
+    procs = {"case-events": cases, "gps-fixes": gps}
     offsets: dict[tuple[str, int], int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
     sim = Simulator(city, seed=seed, start_ms=start_ms, tz=tz, terminals=terminals)

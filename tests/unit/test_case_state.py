@@ -1,104 +1,166 @@
-"""The case projection: exact counts in any order, duplicates and replays ignored."""
+"""The incremental case projection equals the plain sum over cases, in any arrival order."""
 
-import itertools
+import random
+from collections import Counter
 
 import pytest
 
-from gridpulse.clock import local_day, minute, parse_local
+from gridpulse.clock import parse_local
+from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution
+from gridpulse.loop.lifecycle import fold
 from gridpulse.schemas import CaseEvent
 from streams.case_state import CasePartition
 
 TZ = "Asia/Shanghai"
-T0 = parse_local("2026-11-27T09:00:00", TZ)
+T0 = parse_local("2026-11-27T09:00:00", TZ)  # a Friday
+MIN = 60_000
+LATE = 60_000
 LINEAGE = {
     "330203001001001": ("330203001001001", "330203001001", "330203001", "330203", "330200"),
     "330212002003004": ("330212002003004", "330212002003", "330212002", "330212", "330200"),
 }
+RULES = Rules.load("", "", TZ)
 
 
-def ev(eid, case, stage, minutes, grid="330203001001001"):
-    return CaseEvent(id=eid, case=case, type=stage, ts=T0 + minutes * 60_000, grid=grid,
-                     category="sanitation", severity=3)
+def ev(case, n, stage, minutes, dept=None, grid="330203001001001", sev=3, cat="sanitation", sat=None):
+    return CaseEvent(id=f"{case}.{n}", case=case, type=stage, ts=T0 + minutes * MIN, grid=grid,
+                     category=cat, severity=sev, dept=dept, satisfaction=sat)
+
+
+def loop(case, t, grid="330203001001001", handle_after=60, sev=3):
+    """A case through the whole loop, starting ``t`` minutes after T0."""
+    return [ev(case, 0, "reported", t, grid=grid, sev=sev), ev(case, 1, "registered", t + 5, grid=grid, sev=sev),
+            ev(case, 2, "dispatched", t + 20, "sanitation", grid, sev),
+            ev(case, 3, "accepted", t + 30, "sanitation", grid, sev),
+            ev(case, 4, "handled", t + 20 + handle_after, "sanitation", grid, sev),
+            ev(case, 5, "verified", t + 20 + handle_after + 30, grid=grid, sev=sev),
+            ev(case, 6, "closed", t + 20 + handle_after + 40, grid=grid, sev=sev),
+            ev(case, 7, "evaluated", t + 20 + handle_after + 100, grid=grid, sev=sev, sat=4)]
 
 
 def part():
-    return CasePartition(0, LINEAGE.__getitem__, TZ)
+    return CasePartition(0, LINEAGE.__getitem__, RULES, LATE)
 
 
-def counts(st):
-    return tuple(sorted((k, v) for k, v in c.items() if v) for c in (st.open, st.new_day, st.new_min))
+def batch_sum(events, now):
+    """The oracle in miniature: fold each case, sum its contribution at ``now``."""
+    by_case = {}
+    for e in events:
+        by_case.setdefault(e.case, {})[e.id] = e
+    total, out_alerts = Counter(), {}
+    for case, evs in by_case.items():
+        view = fold(evs.values())
+        rep = min((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
+        info = CaseInfo(case, LINEAGE[rep.grid], rep.category, rep.severity, rep.ts)
+        total.update(contribution(view, info, now, RULES))
+        out_alerts.update({a.id: a for a in alerts(view, info, now - LATE, RULES)})
+    return +total, out_alerts
 
 
-CASES = [
-    # (name, events, open per city, reported today)
-    ("reported only", [ev("a.0", "a", "reported", 0)], 1, 1),
-    ("closed", [ev("a.0", "a", "reported", 0), ev("a.1", "a", "closed", 30)], 0, 1),
-    ("evaluated after closed", [ev("a.0", "a", "reported", 0), ev("a.1", "a", "closed", 30),
-                                ev("a.2", "a", "evaluated", 90)], 0, 1),
-    ("reopened", [ev("a.0", "a", "reported", 0), ev("a.1", "a", "closed", 30),
-                  ev("a.2", "a", "reopened", 60)], 1, 1),
-    ("two cases", [ev("a.0", "a", "reported", 0), ev("b.0", "b", "reported", 5, "330212002003004")], 2, 2),
-    ("close without report", [ev("a.1", "a", "closed", 30)], 0, 0),
-    ("duplicate id counts once", [ev("a.0", "a", "reported", 0), ev("a.0", "a", "reported", 0)], 1, 1),
-]
-
-
-@pytest.mark.parametrize("name,events,open_city,new_city", CASES, ids=[c[0] for c in CASES])
-def test_counts(name, events, open_city, new_city):
+def run(events):
     st = part()
-    st.apply_all(enumerate(events))
-    assert st.open["330200"] == open_city
-    assert st.new_day[f"330200|{local_day(T0, TZ)}"] == new_city
+    sent = {}
+    for off, e in enumerate(events):
+        st.apply(e, off)
+        st.advance()
+        for a in st.alerts_out:
+            sent[a.id] = a
+        st.clear_dirty()
+    return st, sent
 
 
-@pytest.mark.parametrize("name,events,open_city,new_city", CASES, ids=[c[0] for c in CASES])
-def test_any_arrival_order_gives_the_same_projection(name, events, open_city, new_city):
-    results = set()
-    for perm in itertools.permutations(events):
-        st = part()
-        st.apply_all(enumerate(perm))
-        results.add(repr(counts(st)))
-    assert len(results) == 1
+EVENTS = (loop("a", 0) + loop("b", 10, "330212002003004", handle_after=600)  # b is late
+          + loop("c", 30, sev=1)[:3]  # urgent, dispatched and left: escalates
+          + [ev("d", 0, "reported", 40), ev("d", 1, "registered", 41)]  # never dispatched
+          + [ev("z", 0, "reported", 24 * 60)])  # moves the watermark a day on
 
 
-def test_replayed_offsets_are_ignored():
+def test_in_order_equals_batch_sum():
+    st, sent = run(sorted(EVENTS, key=lambda e: e.ts))
+    want, want_alerts = batch_sum(EVENTS, st.watermark)
+    assert +st.counters == want
+    assert sent == want_alerts
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_disorder_within_the_lateness_and_duplicates_change_nothing(seed):
+    rng = random.Random(seed)
+    events = sorted(EVENTS + rng.sample(EVENTS, 8), key=lambda e: e.ts + rng.uniform(0, LATE * 0.9))
+    st, sent = run(events)
+    want, want_alerts = batch_sum(EVENTS, st.watermark)
+    assert +st.counters == want
+    assert sent == want_alerts
+
+
+def test_counters_do_not_depend_on_any_order_within_the_lateness():
+    # With a lateness longer than the whole log, any arrival order is "within" it.
+    events = [e for e in EVENTS if e.case in ("a", "b", "z")]
+    rng = random.Random(1)
+    for _ in range(10):
+        shuffled = rng.sample(events, len(events))
+        st = CasePartition(0, LINEAGE.__getitem__, RULES, 10 * 86_400_000)
+        for off, e in enumerate(shuffled):
+            st.apply(e, off)
+        st.advance()
+        assert +st.counters == batch_sum(events, st.watermark)[0]
+
+
+def test_alerts_have_stable_ids_and_the_moments_they_happened():
+    st, sent = run(sorted(EVENTS, key=lambda e: e.ts))
+    kinds = Counter(a.kind for a in sent.values())
+    assert kinds["overdue"] >= 2 and kinds["resolved"] >= 1 and kinds["escalation"] >= 3
+    b = [a for a in sent.values() if a.case == "b" and a.kind == "overdue"]
+    assert len(b) == 1 and b[0].id.startswith("b:handle:") and b[0].ts == b[0].deadline
+    assert b[0].district == "330212" and b[0].dept == "sanitation"
+
+
+def test_replayed_offsets_and_duplicate_ids_are_ignored():
     st = part()
-    assert st.apply(ev("a.0", "a", "reported", 0), 5)
-    assert not st.apply(ev("b.0", "b", "reported", 1), 5)  # same offset again: a replay
-    assert st.open["330200"] == 1
+    assert st.apply(ev("a", 0, "reported", 0), 5)
+    assert not st.apply(ev("b", 0, "reported", 1), 5)  # same offset again: a replay
+    assert not st.apply(ev("a", 0, "reported", 0), 6)  # same id again: a duplicate
+    assert st.counters["open|330200"] == 1
 
 
-def test_open_counts_every_level_and_minutes_only_district_and_city():
+def test_rule_breaking_event_waits_for_the_lateness_then_is_dead_lettered():
     st = part()
-    st.apply(ev("a.0", "a", "reported", 0), 0)
-    for code in LINEAGE["330203001001001"]:
-        assert st.open[code] == 1
-    m = minute(T0)
-    assert set(st.new_min) == {f"330203|{m}", f"330200|{m}"}
+    st.apply(ev("a", 0, "reported", 0), 0)
+    st.apply(ev("a", 1, "registered", 1), 1)
+    st.apply(ev("a", 3, "handled", 2, "urban"), 2, b'{"raw":"bytes"}')  # no dispatch (yet)
+    st.advance()
+    assert not st.dead_out
+    st.apply(ev("x", 0, "reported", 10), 3)  # the watermark passes handled + lateness
+    st.advance()
+    assert [(d.reason, d.raw) for _, d in st.dead_out] == [
+        ("handled cannot follow registered", b'{"raw":"bytes"}')]
+    assert st.cases["a"].dead == ["a.3"] and all(h.id != "a.3" for h in st.cases["a"].history)
 
 
-def test_earliest_report_wins_and_moves_the_buckets():
+def test_a_late_predecessor_within_the_lateness_makes_it_valid():
     st = part()
-    st.apply(ev("a.1", "a", "reported", 10), 0)
-    st.apply(ev("a.0", "a", "reported", 0), 1)
-    assert st.new_min[f"330200|{minute(T0)}"] == 1
-    assert st.new_min[f"330200|{minute(T0) + 10}"] == 0
+    for off, e in enumerate([ev("a", 0, "reported", 0), ev("a", 1, "registered", 1),
+                             ev("a", 3, "accepted", 3, "urban"), ev("a", 2, "dispatched", 2, "urban"),
+                             ev("x", 0, "reported", 30)]):
+        st.apply(e, off)
+        st.advance()
+    assert not st.dead_out and st.views["a"].stage == "accepted"
 
 
-def test_prune_drops_old_minutes_and_recent_cases():
+def test_the_deadline_index_wakes_only_due_cases():
     st = part()
-    st.apply(ev("a.0", "a", "reported", 0), 0)
-    st.apply(ev("b.0", "b", "reported", 3 * 24 * 60), 1)
-    st.prune()
-    assert f"330200|{minute(T0)}" not in st.new_min
-    assert "a" not in st.recent and "b" in st.recent
-    assert "a" in st.dropped_recent
+    for i in range(50):
+        st.apply(ev(f"c{i}", 0, "reported", 0), i)
+    st.apply(ev("u", 0, "reported", 0, sev=1), 50)
+    st.apply(ev("u", 1, "registered", 1, sev=1), 51)
+    st.advance()
+    st.apply(ev("x", 0, "reported", 40), 52)  # urgent dispatch clock (30 min) runs out
+    assert st.advance() == 1
+    assert st.counters["overdue|330200"] == 1
 
 
-def test_dirty_tracking_names_what_changed():
-    st = part()
-    st.apply(ev("a.0", "a", "reported", 0), 0)
-    assert st.dirty_cases == {"a"} and "330200" in st.dirty_open
-    st.clear_dirty()
-    st.apply(ev("a.1", "a", "registered", 1), 1)
-    assert st.dirty_cases == {"a"} and not st.dirty_open and st.dirty_recent == {"a"}
+def test_rebuild_from_records_gives_the_same_counters():
+    st, _ = run(sorted(EVENTS, key=lambda e: e.ts))
+    again = part()
+    again.cases, again.watermark, again.offset = st.cases, st.watermark, st.offset
+    list(again.rebuild(every=3))
+    assert +again.counters == +st.counters and not again.dirty_keys

@@ -1,0 +1,1 @@
+"""The case loop: working calendars and SLA clocks."""

@@ -1,0 +1,228 @@
+"""What one case contributes to the KPIs and alerts at a given ``now``: pure functions.
+
+Every KPI is a sum over cases of :func:`contribution` (a list of counter keys, each +1),
+and the alerts are the union over cases of :func:`alerts`. The stream worker keeps each
+case's last contribution and applies only the difference when the case or the clock
+moves; the batch oracle just sums. Both therefore agree exactly, whatever the order or
+the partitioning (DESIGN.md, principle 4).
+
+Counter keys (``|``-separated; ``area`` is a grid, community, town, district or city code):
+
+- ``open|area``, ``overdue|area``: open cases, and those past their running clock's
+  deadline; ``open|area|c:<category>``, ``open|area|d:<dept>``, ``overdue|...`` likewise
+  for districts and the city; ``stage|area|<stage>`` open cases per stage (districts, city).
+- ``new|area|<day>``: cases reported that local day; ``new|area|c:<cat>|<day>`` (districts,
+  city); ``newmin|area|<minute>`` (districts, city).
+- ``closed|area|<day>`` / ``ontime|area|<day>``: cases closed that day, and of those the
+  ones that met every deadline; ``|d:<dept>`` variants for districts and the city.
+- ``eval|area|<day>`` / ``sat|area|<day>``: evaluations that day, and satisfied ones.
+- ``dur|area|<stage>|<day>|<bucket>``: how long a stage took (districts, city), by the day it
+  ended; ``dur|area|d:<dept>|handle|<day>|<bucket>`` per department.
+"""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_left
+from dataclasses import dataclass
+from functools import lru_cache
+
+from gridpulse.clock import local_day, minute
+from gridpulse.schemas import Alert
+
+from .lifecycle import SATISFIED, CaseView
+
+#: Upper edges (minutes) of the stage-duration histogram; quantiles report an edge.
+DURATION_EDGES_MIN = (1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480,
+                      720, 960, 1440, 2160, 2880, 4320, 7200, 10080, 20160, 43200)
+#: Stage durations measured: name -> (from stage, to stage).
+DURATIONS = {"register": ("reported", "registered"), "dispatch": ("registered", "dispatched"),
+             "accept": ("dispatched", "accepted"), "handle": ("dispatched", "handled"),
+             "verify": ("handled", "verified"), "close": ("verified", "closed"),
+             "evaluate": ("closed", "evaluated")}
+
+_intern = sys.intern
+
+
+def bucket(ms: int) -> int:
+    """Histogram bucket index of a duration (the last bucket is open-ended)."""
+    return bisect_left(DURATION_EDGES_MIN, ms / 60_000)
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """The fixed facts of a case: where and what (from its report)."""
+
+    case: str
+    lineage: tuple[str, ...]  # grid, community, town, district, city
+    category: str
+    severity: int
+    reported: int  # report time, 0 if the report was not seen
+
+
+class Rules:
+    """The SLA policy and working calendar the facts are computed with."""
+
+    def __init__(self, policy, calendar, tz: str) -> None:
+        self.policy, self.calendar, self.tz = policy, calendar, tz
+        # A case is refreshed many times with the same clocks; working-calendar
+        # arithmetic is the costly part, so remember recent clocks.
+        self._clock = lru_cache(maxsize=262_144)(self._make_clock)
+
+    @classmethod
+    def load(cls, sla_file: str, holidays_file: str, tz: str) -> "Rules":
+        """Rules from the policy and calendar files (empty path: the bundled defaults)."""
+        from .calendar import load_calendar
+        from .sla import load_policy
+        return cls(load_policy(sla_file or None), load_calendar(holidays_file or None), tz)
+
+    def _make_clock(self, name: str, category: str, severity: int, start: int):
+        return self.policy.clock(name, category, severity, start, self.calendar)
+
+    def clock(self, name: str, info: CaseInfo, start: int):
+        """An SLA clock of ``info``'s case started at ``start``."""
+        return self._clock(name, info.category, info.severity, start)
+
+    def clocks(self, view: CaseView, info: CaseInfo) -> list[tuple[object, int | None]]:
+        """Every clock the case ran, with its stop time (None while running)."""
+        out = []
+        reg = view.first.get("registered")
+        if reg is not None:
+            first_dispatch = view.spans[0].start if view.spans else None
+            out.append((self.clock("dispatch", info, reg), first_dispatch))
+        for span in view.spans:
+            out.append((self.clock("handle", info, span.start), span.end))
+        handled = view.entered.get("handled")
+        if handled is not None and view.stage in ("handled", "verified", "closed", "evaluated"):
+            verified = view.entered.get("verified") if view.stage != "handled" else None
+            out.append((self.clock("verify", info, handled), verified))
+        if view.stage in ("returned", "reopened"):
+            out.append((self.clock("dispatch", info, view.entered[view.stage]), None))
+        return out
+
+
+def _d(key: str) -> str:
+    return _intern(key)
+
+
+def contribution(view: CaseView, info: CaseInfo, now: int, rules: Rules) -> list[str]:
+    """The counter keys this case adds 1 to at ``now``."""
+    keys: list[str] = []
+    lin, tz = info.lineage, rules.tz
+    top = lin[3:]  # district, city
+    clocks = rules.clocks(view, info) if view.stage is not None else []
+    if view.is_open:
+        running = [c for c, stop in clocks if stop is None]
+        late = any(c.deadline <= now for c in running)
+        dept = view.dept or "-"
+        for a in lin:
+            keys.append(_d(f"open|{a}"))
+            if late:
+                keys.append(_d(f"overdue|{a}"))
+        for a in top:
+            keys += [_d(f"open|{a}|c:{info.category}"), _d(f"open|{a}|d:{dept}"),
+                     _d(f"stage|{a}|{view.stage}")]
+            if late:
+                keys += [_d(f"overdue|{a}|c:{info.category}"), _d(f"overdue|{a}|d:{dept}")]
+    if info.reported:
+        day = local_day(info.reported, tz)
+        keys += [_d(f"new|{a}|{day}") for a in lin]
+        m = minute(info.reported)
+        for a in top:
+            keys += [_d(f"new|{a}|c:{info.category}|{day}"), _d(f"newmin|{a}|{m}")]
+    closed = view.first.get("closed")
+    if closed is not None and view.stage in ("closed", "evaluated"):
+        day = local_day(closed, tz)
+        # The deadline instant itself is late (SlaPolicy.status): on time means before it.
+        on_time = all(stop is not None and stop < c.deadline for c, stop in clocks)
+        dept = view.spans[-1].dept if view.spans else "-"
+        for a in lin:
+            keys.append(_d(f"closed|{a}|{day}"))
+            if on_time:
+                keys.append(_d(f"ontime|{a}|{day}"))
+        for a in top:
+            keys.append(_d(f"closed|{a}|d:{dept}|{day}"))
+            if on_time:
+                keys.append(_d(f"ontime|{a}|d:{dept}|{day}"))
+    if view.satisfaction is not None and view.stage == "evaluated":
+        day = local_day(view.entered["evaluated"], tz)
+        dept = view.spans[-1].dept if view.spans else "-"
+        sat = view.satisfaction >= SATISFIED
+        for a in lin:
+            keys.append(_d(f"eval|{a}|{day}"))
+            if sat:
+                keys.append(_d(f"sat|{a}|{day}"))
+        for a in top:
+            keys.append(_d(f"eval|{a}|d:{dept}|{day}"))
+            if sat:
+                keys.append(_d(f"sat|{a}|d:{dept}|{day}"))
+    keys += _durations(view, info, tz)
+    return keys
+
+
+def _durations(view: CaseView, info: CaseInfo, tz: str) -> list[str]:
+    keys = []
+    top = info.lineage[3:]
+    first = dict(view.first)
+    if info.reported:
+        first["reported"] = info.reported
+    for name, (a, b) in DURATIONS.items():
+        if a in first and b in first and first[b] >= first[a]:
+            day = local_day(first[b], tz)
+            bk = bucket(first[b] - first[a])
+            keys += [_d(f"dur|{x}|{name}|{day}|{bk}") for x in top]
+    for span in view.spans:
+        if span.outcome == "handled" and span.end is not None:
+            day, bk = local_day(span.end, tz), bucket(span.end - span.start)
+            keys += [_d(f"dur|{x}|d:{span.dept}|handle|{day}|{bk}") for x in top]
+    return keys
+
+
+def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules) -> list[Alert]:
+    """Alerts whose moment has passed by ``final`` (now minus the allowed lateness).
+
+    Each has a stable id ``<case>:<clock>:<start>:<kind>[:<level>]``: receivers dedupe on it.
+    """
+    out = []
+    lin = info.lineage
+    where = dict(grid=lin[0], community=lin[1], town=lin[2], district=lin[3], city=lin[4])
+    for c, stop in rules.clocks(view, info) if view.stage is not None else []:
+        base = f"{info.case}:{c.name}:{c.start}"
+        stage = {"dispatch": "registered", "handle": "dispatched", "verify": "handled"}[c.name]
+        dept = _dept_at(view, c.start) if c.name == "handle" else None
+
+        def emit(kind: str, at: int, suffix: str = "", **extra) -> None:
+            out.append(Alert(id=f"{base}:{kind}{suffix}", kind=kind, ts=at, case=info.case,
+                             stage=stage, deadline=c.deadline, dept=dept, severity=info.severity,
+                             category=info.category, **where, **extra))
+
+        for kind, at in (("warning", c.warn_at), ("overdue", c.deadline)):
+            if at <= final and (stop is None or stop >= at):
+                emit(kind, at)
+        for level, at in enumerate(c.escalations, start=1):
+            if at <= final and (stop is None or stop >= at):
+                emit("escalation", at, f":{level}", message=f"督办 level {level}")
+        if stop is not None and stop >= c.deadline and stop <= final:
+            emit("resolved", stop)
+    return out
+
+
+def _dept_at(view: CaseView, start: int) -> str | None:
+    for span in view.spans:
+        if span.start == start:
+            return span.dept
+    return view.dept
+
+
+def next_change(view: CaseView, info: CaseInfo, now: int, lateness: int, rules: Rules) -> int | None:
+    """The next instant after ``now`` at which time alone changes this case's facts."""
+    if view.stage is None:
+        return None
+    times = []
+    for c, stop in rules.clocks(view, info):
+        for at in (c.warn_at, c.deadline, *c.escalations):
+            times += [at, at + lateness]
+        if stop is not None:
+            times.append(stop + lateness)
+    future = [t for t in times if t > now]
+    return min(future) if future else None
