@@ -80,7 +80,7 @@ async def cases(stream):
     async for raw in stream:
         ev = decode_case(raw)
         lin = LINEAGE[ev.grid]
-        prev = case_stage[ev.case]
+        prev = case_stage[ev.case] if ev.case in case_stage else None
         was_open = prev is not None and prev[1] not in TERMINAL_STAGES
         now_open = ev.type not in TERMINAL_STAGES
         if was_open != now_open:
@@ -102,7 +102,7 @@ async def gps(stream):
     async for raw in stream:
         batch = decode_gps(raw)
         last = max(batch.fixes, key=lambda f: f.ts)
-        cur = positions[batch.terminal]
+        cur = positions[batch.terminal] if batch.terminal in positions else None
         if cur is None or cur[0] < last.ts:
             positions[batch.terminal] = [last.ts, last.lon, last.lat, batch.grid, batch.worker]
         _seen()

@@ -140,6 +140,12 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int]
         await c.stop()
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def vm_hwm_kb(pid: int) -> tuple[int, int]:
     """(VmHWM, VmRSS) of ``pid`` in kB."""
     vals = {}
@@ -153,6 +159,10 @@ def vm_hwm_kb(pid: int) -> tuple[int, int]:
 
 class Result(dict):
     """variant, events, total_s, join_s (all floats/ints)."""
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self["events"] / self["cpu_s"] if self.get("cpu_s") else float("nan")
 
     @property
     def rate(self) -> float:
@@ -172,6 +182,7 @@ async def raw_ceiling(bootstrap: str, s: settings_mod.Settings, n: int, max_reco
                          max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
                          **aiokafka_consumer_kwargs(embedded=True))
     t0 = time.perf_counter()
+    c0 = time.process_time()
     await c.start()
     got = 0
     first = 0.0
@@ -186,9 +197,11 @@ async def raw_ceiling(bootstrap: str, s: settings_mod.Settings, n: int, max_reco
                     dec(r.value)
                 got += len(recs)
         t1 = time.perf_counter()
+        c1 = time.process_time()
     finally:
         await c.stop()
-    return Result(variant="(a) raw aiokafka+msgspec", events=got, total_s=t1 - t0, join_s=first - t0)
+    return Result(variant="(a) raw aiokafka+msgspec", events=got, total_s=t1 - t0, join_s=first - t0,
+                  cpu_s=c1 - c0)
 
 
 # --------------------------------------------------------------------------- (b)
@@ -205,13 +218,23 @@ def faust_idiomatic(bootstrap: str, redis_url: str, s: settings_mod.Settings, n:
     logf = open(OUT / "faust_idiomatic.log", "wb")
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "faust_idiomatic.py"), "worker",
-                             "-l", "warn"],
+                             "-l", "warn", "--without-web"],
                             env=env, stdout=logf, stderr=subprocess.STDOUT)
+    last, last_change = -1, time.time()
+    cpu0 = None
     try:
         while True:
             prog = r.hgetall(f"{app_id}:progress")
             if prog and float(prog.get(b"done", 0)):
+                cpu = cpu_s(proc.pid)
                 break
+            consumed = int(prog.get(b"consumed", 0)) if prog else 0
+            if consumed and cpu0 is None:
+                cpu0 = cpu_s(proc.pid)
+            if consumed != last:
+                last, last_change = consumed, time.time()
+            elif consumed and time.time() - last_change > 60:
+                raise RuntimeError(f"faust_idiomatic stalled at {consumed}; see {OUT / 'faust_idiomatic.log'}")
             if proc.poll() is not None:
                 raise RuntimeError(f"faust_idiomatic exited {proc.returncode}; see {OUT / 'faust_idiomatic.log'}")
             if time.time() - t0 > timeout:
@@ -226,17 +249,21 @@ def faust_idiomatic(bootstrap: str, redis_url: str, s: settings_mod.Settings, n:
             proc.wait()
         logf.close()
     first, done = float(prog[b"first"]), float(prog[b"done"])
-    return Result(variant="(b) idiomatic Faust+Tables", events=n, total_s=done - t0, join_s=first - t0)
+    return Result(variant="(b) idiomatic Faust+Tables", events=n, total_s=done - t0, join_s=first - t0,
+                  cpu_s=cpu - (cpu0 or 0.0))
 
 
 # --------------------------------------------------------------------------- (c)
 class Worker:
     """``python -m gridpulse.cli worker`` (optionally under py-spy) as a child process."""
 
-    def __init__(self, s: settings_mod.Settings, name: str, profile_to: Path | None = None) -> None:
+    def __init__(self, s: settings_mod.Settings, name: str, profile_to: Path | None = None,
+                 probe: bool = False) -> None:
         OUT.mkdir(exist_ok=True)
         self.log_path = OUT / f"{name}.log"
         cmd = [sys.executable, "-m", "gridpulse.cli", "worker", "--loglevel", "warning"]
+        if probe:
+            cmd = [sys.executable, str(ROOT / "bench" / "worker_probe.py")]
         if profile_to is not None:
             pyspy = Path(sys.executable).with_name("py-spy")
             cmd = [str(pyspy), "record", "--format", "raw", "--rate", "200", "--nonblocking",
@@ -290,16 +317,19 @@ def wait_worker(s: settings_mod.Settings, w: Worker, targets: dict[tuple[str, in
                 timeout: float, poll: float = 0.02) -> tuple[float, float]:
     """Wait until Redis reflects ``targets`` (kind, partition) -> last offset.
 
-    Returns (first offset seen in Redis, all caught up), both ``time.time()``.
+    Returns (first offset seen in Redis, all caught up), both ``time.time()``; the
+    worker's CPU seconds when the first offset was seen are left in ``w.cpu_at_first``.
     """
     r = redis.Redis.from_url(s.redis_url)
     keys = Keys(s.redis_prefix)
     first = 0.0
+    w.cpu_at_first = 0.0
     while True:
         got = meta_offsets(r, keys, s.partitions)
         now = time.time()
         if not first and any(v >= 0 for v in got.values()):
             first = now
+            w.cpu_at_first = cpu_s(w.pid())
         if all(got[k] >= off for k, off in targets.items()):
             return first, now
         if not w.alive():
@@ -322,19 +352,22 @@ def gridpulse_worker(bootstrap: str, s: settings_mod.Settings, n: int, timeout: 
     try:
         first, done = wait_worker(s, w, targets, timeout)
         hwm, _ = vm_hwm_kb(w.pid())
+        cpu = cpu_s(w.pid())
     finally:
         w.stop()
     label = "(c) gridpulse worker" + (" [py-spy]" if profile_to else "")
-    return Result(variant=label, events=n, total_s=done - w.t0, join_s=first - w.t0), hwm
+    return Result(variant=label, events=n, total_s=done - w.t0, join_s=first - w.t0,
+                  cpu_s=cpu - w.cpu_at_first), hwm
 
 
 # --------------------------------------------------------------------------- sections
 def print_table(results: list[Result]) -> None:
     log(f"\n{'variant':<30} {'events':>9} {'seconds':>8} {'join s':>7} {'events/s':>9} "
-        f"{'ev/s excl. join':>15}")
+        f"{'ev/s excl. join':>15} {'CPU s*':>6} {'ev/CPU-s':>9}")
     for r in results:
         log(f"{r['variant']:<30} {r['events']:>9,} {r['total_s']:>8.2f} {r['join_s']:>7.2f} "
-            f"{r.rate:>9,.0f} {r.rate_ex_join:>15,.0f}")
+            f"{r.rate:>9,.0f} {r.rate_ex_join:>15,.0f} {r.get('cpu_s', float('nan')):>6.1f} "
+            f"{r.per_cpu_s:>9,.0f}")
 
 
 async def _setup_topics(bootstrap: str, s: settings_mod.Settings) -> None:
@@ -342,7 +375,7 @@ async def _setup_topics(bootstrap: str, s: settings_mod.Settings) -> None:
 
 
 def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: float,
-               profile: bool) -> None:
+               profile: bool, with_parts: bool = False) -> None:
     s = make_settings(bootstrap, redis_url, f"tp{uuid.uuid4().hex[:6]}.")
     asyncio.run(_setup_topics(bootstrap, s))
     t = time.perf_counter()
@@ -370,8 +403,14 @@ def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: flo
     if b is not None:
         log(f"c/b = {res_c.rate_ex_join / b.rate_ex_join:.1f}x excluding join "
             f"({res_c.rate / b.rate:.1f}x including)   bar: >= 20x")
+    log("* CPU seconds of the consuming process after its first sign of consumption "
+        "(a: the bench process from start)")
+    log(f"per CPU second (less sensitive to a busy machine): c/a = {res_c.per_cpu_s / a.per_cpu_s:.1%}"
+        + (f", c/b = {res_c.per_cpu_s / b.per_cpu_s:.1f}x" if b is not None else ""))
     if profile:
         prof(bootstrap, s, n, timeout)
+    if with_parts:
+        parts(bootstrap, redis_url, s, n, timeout)
 
 
 def prof(bootstrap: str, s: settings_mod.Settings, n: int, timeout: float) -> None:
@@ -386,6 +425,104 @@ def prof(bootstrap: str, s: settings_mod.Settings, n: int, timeout: float) -> No
     time.sleep(1.0)
     if raw.exists():
         summarize_profile(raw)
+
+
+def parts(bootstrap: str, redis_url: str, s: settings_mod.Settings, n: int, timeout: float) -> None:
+    """Split the worker's CPU: gridpulse code vs Faust/aiokafka; then the same processors
+    fed by a plain aiokafka batch consumer (the proposed hot path), in this process."""
+    import json
+    # 1. The real worker, with timers (bench/worker_probe.py), on the same topics.
+    s2 = s.replace(worker_id=f"{s.topic_prefix}probe-{uuid.uuid4().hex[:4]}",
+                   redis_prefix=f"probe{uuid.uuid4().hex[:4]}:", worker_web_port=free_port())
+    targets = asyncio.run(targets_of(bootstrap, s2))
+    w = Worker(s2, "gridpulse-worker-probe", probe=True)
+    try:
+        first, done = wait_worker(s2, w, targets, timeout)
+        cpu_end = cpu_s(w.pid())
+        time.sleep(1.3)  # the probe reports once a second
+        snap = json.loads(redis.Redis.from_url(redis_url).get(f"{s2.redis_prefix}probe"))
+    finally:
+        w.stop()
+    cpu = cpu_end - w.cpu_at_first
+    log(f"\n(c) with timers: {n:,} events in {done - first:.1f}s after the first flush "
+        f"({n / (done - first):,.0f}/s), worker CPU in that span {cpu:.1f}s "
+        f"({cpu / n * 1e6:.0f} us/event)")
+    _print_probe(snap, n, cpu)
+    # 2. The same processors behind a plain aiokafka batch consumer.
+    log("\nsame processors, fed by a plain aiokafka getmany loop in this process "
+        "(no Faust; commit after the flush):")
+    res, snap2 = asyncio.run(_batch_consumer(bootstrap, s, n))
+    print_table([res])
+    _print_probe(snap2, n, res["cpu_s"])
+
+
+def _print_probe(snap: dict, n: int, cpu: float) -> None:
+    times, counts = snap["times"], snap["counts"]
+    batches = {k: v for k, v in counts.items() if k.startswith("batch.")}
+    recs = {k: v for k, v in counts.items() if k.startswith("records.")}
+    for k, b in sorted(batches.items()):
+        t = k.split(".", 1)[1]
+        log(f"  {t}: {b:,} process() calls, {recs.get('records.' + t, 0) / max(1, b):,.0f} records per call")
+    total = times.get("process (all gridpulse work)", 0.0)
+    log(f"  {'piece':<40} {'seconds':>8} {'us/event':>9} {'share of CPU':>12}")
+    for k, v in sorted(times.items(), key=lambda kv: -kv[1]):
+        log(f"  {k:<40} {v:>8.2f} {v / n * 1e6:>9.1f} {v / cpu:>12.1%}")
+    log(f"  {'outside process() (Faust/aiokafka/other)':<40} {cpu - total:>8.2f} "
+        f"{(cpu - total) / n * 1e6:>9.1f} {(cpu - total) / cpu:>12.1%}   (CPU minus process() wall time)")
+
+
+async def _batch_consumer(bootstrap: str, s: settings_mod.Settings, n: int, max_records: int = 2000):
+    import redis.asyncio as aioredis
+    sys.path.insert(0, str(ROOT / "bench"))
+    import worker_probe
+    from streams.processor import Record
+    from streams.wiring import make_processors
+
+    worker_probe.instrument()
+    worker_probe.TIMES.clear()
+    worker_probe.COUNTS.clear()
+    s3 = s.replace(redis_prefix=f"batch{uuid.uuid4().hex[:4]}:")
+    r = aioredis.Redis.from_url(s3.redis_url)
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await prod.start()
+
+    async def dead_sink(letters) -> None:
+        await asyncio.gather(*[await prod.send(s.topic("deadletter"), encode(d), key=k) for k, d in letters])
+
+    async def alert_sink(alerts) -> None:
+        await asyncio.gather(*[await prod.send(s.topic("alerts"), encode(a), key=a.id.encode())
+                               for a in alerts])
+
+    cases, gps = make_processors(s3, r, dead_sink, alert_sink)
+    procs = {s.topic(CASE_EVENTS): cases, s.topic(GPS_FIXES): gps}
+    c = AIOKafkaConsumer(*procs, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                         group_id=f"{s.topic_prefix}batch-{uuid.uuid4().hex[:6]}",
+                         max_partition_fetch_bytes=4 * 1024 * 1024,
+                         **aiokafka_consumer_kwargs(embedded=True))
+    t0 = time.perf_counter()
+    await c.start()
+    got, first, c0 = 0, 0.0, 0.0
+    try:
+        while got < n:
+            batches = await c.getmany(max_records=max_records, timeout_ms=200)
+            if batches and not first:
+                first, c0 = time.perf_counter(), time.process_time()
+            by_topic: dict[str, list] = collections.defaultdict(list)
+            for tp, recs in batches.items():
+                by_topic[tp.topic].extend(Record(m.partition, m.offset, m.key, m.value) for m in recs)
+                got += len(recs)
+            for topic, recs in by_topic.items():
+                await procs[topic].process(recs)
+            if batches:
+                await c.commit()
+        t1, c1 = time.perf_counter(), time.process_time()
+    finally:
+        await c.stop()
+        await prod.stop()
+        await r.aclose()
+    res = Result(variant="plain aiokafka + processors", events=got, total_s=t1 - t0,
+                 join_s=first - t0, cpu_s=c1 - c0)
+    return res, worker_probe.snapshot()
 
 
 def summarize_profile(path: Path, top: int = 30) -> None:
@@ -579,7 +716,10 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="only the memory section")
     ap.add_argument("--latency", action="store_true", help="only the latency section")
     ap.add_argument("--profile", action="store_true", help="throughput, then (c) again under py-spy")
-    ap.add_argument("--all", action="store_true", help="throughput, memory and latency")
+    ap.add_argument("--parts", action="store_true",
+                    help="throughput, then where (c)'s CPU goes (timers) and the same processors "
+                         "behind a plain aiokafka batch consumer")
+    ap.add_argument("--all", action="store_true", help="throughput (+ --parts), memory and latency")
     ap.add_argument("--cases", type=int, default=100_000, help="memory: open cases")
     ap.add_argument("--terminals", type=int, default=40_000, help="memory: terminals with a position")
     ap.add_argument("--rate", type=float, default=3000.0, help="latency: messages per second")
@@ -597,7 +737,7 @@ def main() -> None:
         log(f"embedded Tansu at {kafka.bootstrap}, redis at {red.url}")
         if not only:
             throughput(kafka.bootstrap, red.url, args.events, args.baseline_events, args.timeout,
-                       args.profile)
+                       args.profile, args.parts or args.all)
         if args.memory or args.all:
             memory(kafka.bootstrap, red.url, args.cases, args.terminals, args.timeout)
         if args.latency or args.all:

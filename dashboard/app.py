@@ -3,7 +3,8 @@
 Static geometry is served from ``/gp/static/<version>/<layer>.json`` (gzip, immutable
 cache: the version is a hash of the content); the page and its live callbacks never
 carry it. Everything the browser loads comes from this server (DESIGN.md principle 8):
-Dash's own bundles, dash-deck's bundle, plotly.js and the assets folder.
+Dash's own bundles, dash-deck's bundle, plotly.js and the assets folder. The same
+server answers the HTTP JSON API under ``/api`` (api.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gridpulse.city import load_city
 from gridpulse.settings import Settings
 from gridpulse.views import LiveView
 
-from . import callbacks, deck, layout
+from . import api, callbacks, deck, layout
 from .geometry import static_docs
 from .positions import PositionFeed
 from .texts import texts
@@ -43,7 +44,8 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     city = load_city(settings.city)
     docs = static_docs(settings.city)
     version = hashlib.sha1("".join(d.etag for d in docs.values()).encode()).hexdigest()[:12]
-    view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone)
+    # The city's code scopes the department scores (the API's default area).
+    view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone, city.code)
     lon0, lat0, _, _ = city.bbox(city.code)
     feed = PositionFeed(view, settings.active_worker_minutes * 60_000,
                         origin=(float(int(lon0)), float(int(lat0))),
@@ -59,9 +61,11 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
                        for d in city.districts]}
     txt = texts()
     txt["districts"] = {d.code: d.name for d in city.districts}
+    txt["tiles"] = layout.tile_spec()
     app.layout = layout.build(city.name, spec, txt, settings.dash_interval_ms,
                               settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
     callbacks.register(app, view, city, feed, settings.timezone)
+    api.register(app.server, view, city, settings.timezone)
 
     @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
     def _static(ver: str, name: str):

@@ -17,6 +17,7 @@ from gridpulse.city import CityModel
 from gridpulse.views import LiveView
 
 from . import live
+from .layout import TILES
 from .positions import PositionFeed
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,8 @@ def register(app: Dash, view: LiveView, city: CityModel, feed: PositionFeed, tz:
 
     app.clientside_callback(
         ClientsideFunction("gridpulse", "panels"),
-        Output("tile-new-today", "children"), Output("tile-last-hour", "children"),
-        Output("tile-open", "children"), Output("tile-active-workers", "children"),
+        # One output per tile, in layout.TILES order (wall.js reads the same order).
+        *[Output(t.el_id, "children") for t in TILES],
         Output("clock-time", "children"), Output("clock-date", "children"),
         Output("trend", "figure"), Output("ticker", "children"), Output("district-rank", "children"),
         Input("live", "data"), State("texts", "data"))

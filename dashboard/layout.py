@@ -6,27 +6,60 @@ stores; the layout itself, with the static deck spec and the text tables, is sen
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import dash_deck
 from dash import dcc, html
 
 from .texts import ZH
 
-TILES = (  # (element id, text key, unit key, accent class)
-    ("tile-new-today", "tile_new_today", "unit_case", "accent-blue"),
-    ("tile-last-hour", "tile_last_hour", "unit_case", "accent-cyan"),
-    ("tile-open", "tile_open", "unit_case", "accent-amber"),
-    ("tile-active-workers", "tile_active_workers", "unit_person", "accent-green"),
+class Tile(NamedTuple):
+    """One KPI tile; ``unit`` None for a rate (its "%" is part of the number).
+
+    ``key`` names its figure in the live payload's ``tiles`` (live.py); the clientside
+    callback fills the tiles in this order (callbacks.py, :func:`tile_spec`).
+    """
+
+    el_id: str
+    key: str
+    label: str  # text key
+    unit: str | None  # text key
+    accent: str  # colour class
+    scope: str | None = None  # text key of a small "today"/"now" tag
+    wide: bool = False  # spans both columns, label and number on one line
+
+
+# Read in pairs, top to bottom: inflow, backlog, quality of the closed loop, workforce.
+TILES = (
+    Tile("tile-new-today", "new_today", "tile_new_today", "unit_case", "accent-blue"),
+    Tile("tile-last-hour", "last_hour", "tile_last_hour", "unit_case", "accent-cyan"),
+    Tile("tile-open", "open", "tile_open", "unit_case", "accent-amber"),
+    Tile("tile-overdue", "overdue", "tile_overdue", "unit_case", "accent-red", "scope_now"),
+    Tile("tile-on-time-rate", "on_time", "tile_on_time_rate", None, "accent-green", "scope_today"),
+    Tile("tile-satisfaction-rate", "satisfied", "tile_satisfaction_rate", None, "accent-indigo",
+         "scope_today"),
+    Tile("tile-active-workers", "workers", "tile_active_workers", "unit_person", "accent-slate",
+         wide=True),
 )
+TREND_HEIGHT_PX = 164  # also in assets/wall.js (trendFigure): the figure's own height
+
+
+def tile_spec() -> list[list]:
+    """``[[payload key, is a rate], ...]`` in tile order, for the browser (texts store)."""
+    return [[t.key, t.unit is None] for t in TILES]
 SEVERITY_LEGEND = (("sev-1", "紧急"), ("sev-2", "重要"), ("sev-3", "一般"), ("sev-4", "轻微"))
 
 
-def _tile(el_id: str, label: str, unit: str, accent: str) -> html.Div:
-    return html.Div(className=f"tile {accent}", children=[
-        html.Div(ZH[label], className="tile-label"),
-        html.Div(className="tile-value", children=[
-            html.Span("–", id=el_id, className="tile-num"),
-            html.Span(ZH[unit], className="tile-unit"),
-        ]),
+def _tile(t: Tile) -> html.Div:
+    label = [html.Span(ZH[t.label])]
+    if t.scope:
+        label.append(html.Span(ZH[t.scope], className="tile-scope"))
+    value = [html.Span("–", id=t.el_id, className="tile-num")]
+    if t.unit:
+        value.append(html.Span(ZH[t.unit], className="tile-unit"))
+    return html.Div(className=f"tile {t.accent}" + (" tile-wide" if t.wide else ""), children=[
+        html.Div(label, className="tile-label"),
+        html.Div(value, className="tile-value"),
     ])
 
 
@@ -66,11 +99,11 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
         ]),
     ])
     left = html.Aside(className="col col-left", children=[
-        html.Div(className="tiles", children=[_tile(*t) for t in TILES]),
+        html.Div(className="tiles", children=[_tile(t) for t in TILES]),
         _panel(ZH["trend"], dcc.Graph(
             id="trend", className="trend",
             config={"displayModeBar": False, "staticPlot": True, "responsive": False},
-            style={"height": "196px"}), "panel-trend"),
+            style={"height": f"{TREND_HEIGHT_PX}px"}), "panel-trend"),
         _panel(ZH["districts"], html.Div(id="district-rank", className="district-rank"), "panel-rank"),
     ])
     centre = html.Section(className="col col-map", children=[

@@ -1,6 +1,6 @@
 """The per-tick live payload: everything the wall shows that changes, and nothing else.
 
-One small JSON document a tick: the clock, the four tile figures, the 60-minute trend,
+One small JSON document a tick: the clock, the seven tile figures, the 60-minute trend,
 the ticker, open cases per district and the cases reported since the browser's cursor
 (map points, keyed by case id). Static geometry never travels here (geometry.py).
 """
@@ -28,6 +28,15 @@ def _offset_ms(ts: int, tz: str) -> int:
     return int(off.total_seconds() * 1000) if off else 0
 
 
+def permille(num: int, den: int) -> int | None:
+    """``num / den`` in tenths of a percent, rounded half up; None when ``den`` is 0.
+
+    The wall shows rates with one decimal; sending the rounded integer keeps the tick
+    small and makes the browser's text exact (no float formatting in JavaScript).
+    """
+    return (2000 * num + den) // (2 * den) if den else None
+
+
 def _case_row(c: dict, wm: int) -> list:
     # Age in whole seconds instead of an epoch-ms stamp: the map only fades by age.
     return [c["case"], (wm - c["ts"]) // 1000, round(c["lon"], 5), round(c["lat"], 5),
@@ -51,6 +60,8 @@ def payload(view: LiveView, city: CityModel, feed: PositionFeed, tz: str,
         "weekday": datetime.fromtimestamp(wm / 1000, tz=ZoneInfo(tz)).weekday() if wm else 0,
         "off": _offset_ms(wm, tz) if wm else 0,
         "tiles": {"new_today": k.new_today, "last_hour": k.new_last_hour, "open": k.open,
+                  "overdue": k.overdue, "on_time": permille(k.on_time_today, k.closed_today),
+                  "satisfied": permille(k.satisfied_today, k.evaluated_today),
                   "workers": feed.active_workers()},
         "trend": k.per_minute,
         "districts": [[code, opened.get(code, 0)] for code in districts],

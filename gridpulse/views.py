@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 import msgspec
 import redis
 
+from .catalog import DEPARTMENTS
 from .clock import local_day, minute
+from .loop import scores
 from .loop.facts import DURATION_EDGES_MIN, DURATIONS
 from .rkeys import CASE, GPS, Keys
 
@@ -67,15 +69,16 @@ def quantile_edge(hist: dict[int, int], q: float) -> int | None:
 class LiveView:
     """Merged, read-only access to the live projections."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, tz: str) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, tz: str, city_code: str = "330200") -> None:
         self.r = client
         self.k = keys
         self.tz = tz
+        self._city_code = city_code
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, tz: str) -> "LiveView":
+    def from_url(cls, url: str, prefix: str, tz: str, city_code: str = "330200") -> "LiveView":
         """A view on the Redis at ``url``."""
-        return cls(redis.Redis.from_url(url), Keys(prefix), tz)
+        return cls(redis.Redis.from_url(url), Keys(prefix), tz, city_code)
 
     def partitions(self, kind: str) -> list[int]:
         """Partitions of ``kind`` (``case`` or ``gps``) that have a projection."""
@@ -149,6 +152,52 @@ class LiveView:
                 hist[st][b] = v
         return {st: {"count": sum(h.values()), "median_min": quantile_edge(h, 0.5),
                      "p90_min": quantile_edge(h, 0.9)} for st, h in hist.items()}
+
+    def _window(self, fmt: list[str], code: str, day: int, days: int) -> list[int]:
+        """Sum each counter pattern (``{c}``: code, ``{d}``: day) over ``days`` days to ``day``."""
+        fields = [f.format(c=code, d=d) for f in fmt for d in range(day - days + 1, day + 1)]
+        vals = self.counters(fields)
+        return [sum(vals[i * days:(i + 1) * days]) for i in range(len(fmt))]
+
+    def score_inputs(self, kind: str, code: str, day: int, days: int = 7,
+                     area: str | None = None) -> scores.Inputs:
+        """Window totals for a score: ``kind`` is ``department`` (``code`` a department,
+        within ``area``, default the city), ``town`` (any area code) or ``worker``."""
+        if kind == "department":
+            a = area or self._city()
+            fmt = [f"closed|{a}|d:{{c}}|{{d}}", f"ontime|{a}|d:{{c}}|{{d}}", f"eval|{a}|d:{{c}}|{{d}}",
+                   f"sat|{a}|d:{{c}}|{{d}}", f"disp|{a}|d:{{c}}|{{d}}", f"ret|{a}|d:{{c}}|{{d}}"]
+            c, o, e, s_, dp, rt = self._window(fmt, code, day, days)
+            return scores.Inputs(c, o, e, s_, dp, rt)
+        if kind == "worker":
+            c, o, e, s_ = self._window(["w:closed|{c}|{d}", "w:ontime|{c}|{d}", "w:eval|{c}|{d}",
+                                        "w:sat|{c}|{d}"], code, day, days)
+            return scores.Inputs(c, o, e, s_)
+        c, o, e, s_ = self._window(["closed|{c}|{d}", "ontime|{c}|{d}", "eval|{c}|{d}", "sat|{c}|{d}"],
+                                   code, day, days)
+        opn, od = self.counters([f"open|{code}", f"overdue|{code}"])
+        return scores.Inputs(c, o, e, s_, open=opn, overdue=od)
+
+    def score(self, kind: str, code: str, day: int, days: int = 7, area: str | None = None) -> dict:
+        """A performance score with its inputs (formulas: ``gridpulse.loop.scores``)."""
+        x = self.score_inputs(kind, code, day, days, area)
+        fn = {"department": scores.department, "town": scores.town, "worker": scores.worker}[kind]
+        return {"kind": kind, "code": code, "days": days, "score": fn(x), **asdict(x)}
+
+    def departments(self, area: str, day: int) -> list[dict]:
+        """Per department in ``area`` (a district or the city): open, overdue, today's
+        closures, and its 7-day score."""
+        depts = sorted(DEPARTMENTS)
+        cur = self.counters([f"{w}|{area}|d:{d}" for w in ("open", "overdue") for d in depts])
+        n = len(depts)
+        out = []
+        for i, d in enumerate(depts):
+            sc = self.score("department", d, day, area=area)
+            out.append({"dept": d, "open": cur[i], "overdue": cur[n + i], **sc})
+        return out
+
+    def _city(self) -> str:
+        return self._city_code
 
     def recent_cases(self, limit: int = 20, since: int | None = None) -> list[dict]:
         """Newest reported cases first (``since``: report time lower bound, epoch ms)."""

@@ -53,6 +53,7 @@ class CaseRecord(msgspec.Struct, array_like=True):
     emitted: list[str] = []  # alert ids already published
     dead: list[str] = []  # event ids already dead-lettered
     raw: dict[str, bytes] = {}  # original bytes of events that broke a rule on arrival
+    reporter: str = ""  # the grid worker who reported it
 
     def has(self, event_id: str) -> bool:
         """Whether event ``event_id`` was already seen."""
@@ -109,7 +110,7 @@ class CasePartition:
         if ev.type == "reported" and (rec.reported == 0 or ev.ts < rec.reported):
             # The earliest report defines where the case is and what it is.
             rec.reported, rec.grid, rec.category, rec.severity = ev.ts, ev.grid, ev.category, ev.severity
-            rec.lon, rec.lat = ev.lon, ev.lat
+            rec.lon, rec.lat, rec.reporter = ev.lon, ev.lat, ev.actor or ""
             self.recent[ev.case] = ev.ts
         if ev.ts > self.watermark:
             self.watermark = ev.ts
@@ -125,29 +126,38 @@ class CasePartition:
         now = self.watermark
         if view.rejected:
             view = self._settle_rejected(case, rec, view, now)
-        info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity, rec.reported)
-        new = contribution(view, info, now, self.rules)
+        info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity, rec.reported,
+                        rec.reporter)
+        clocks = self.rules.clocks(view, info) if view.stage is not None else []
+        new = contribution(view, info, now, self.rules, clocks)
         old = self.contrib.get(case, ())
         if new != old:
+            # Keys appear at most once in a contribution, so set differences are exact;
+            # most steps change a handful of keys out of dozens.
             c, d = self.counters, self.dirty_keys
-            for k in old:
+            new_set, old_set = frozenset(new), frozenset(old)
+            for k in old_set - new_set:
                 c[k] -= 1
                 d.add(k)
-            for k in new:
+            for k in new_set - old_set:
                 c[k] += 1
                 d.add(k)
             self.contrib[case] = new
-        emitted = set(rec.emitted)
-        for a in alerts(view, info, now - self.lateness, self.rules):
-            if a.id not in emitted:
-                rec.emitted.append(a.id)
-                self.alerts_out.append(a)
+        due = alerts(view, info, now - self.lateness, self.rules, clocks)
+        if due:
+            emitted = set(rec.emitted)
+            for a in due:
+                if a.id not in emitted:
+                    rec.emitted.append(a.id)
+                    self.alerts_out.append(a)
         self.views[case] = view
-        wake = next_change(view, info, now, self.lateness, self.rules)
-        pending = [h.ts + self.lateness for h in rec.history
-                   if h.ts + self.lateness > now and any(h.id == e for e, _ in view.rejected)]
-        if pending:
-            wake = min(pending + ([wake] if wake else []))
+        wake = next_change(view, info, now, self.lateness, self.rules, clocks)
+        if view.rejected:
+            held = {e for e, _ in view.rejected}
+            pending = [h.ts + self.lateness for h in rec.history
+                       if h.id in held and h.ts + self.lateness > now]
+            if pending:
+                wake = min(pending + ([wake] if wake else []))
         if wake is not None:
             heapq.heappush(self._heap, (wake, case))
         self.dirty_cases.add(case)

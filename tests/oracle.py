@@ -49,7 +49,7 @@ def case_views(city, events: list[CaseEvent], rules: Rules, partitions: int,
         reports = sorted((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
         where = reports[0] if reports else min(evs.values(), key=lambda e: e.ts)
         info = CaseInfo(case, lineage(city, where.grid), where.category, where.severity,
-                        reports[0].ts if reports else 0)
+                        reports[0].ts if reports else 0, (reports[0].actor or "") if reports else "")
         counters.update(contribution(view, info, now, rules))
         for a in alerts(view, info, now - lateness_ms, rules):
             out[a.id] = a

@@ -71,6 +71,14 @@
     return [pts, rings];
   }
 
+  /* A tile's content: a count as text, or a rate sent in tenths of a percent (an
+   * integer, so the text is exact) as "99.1" plus a small "%"; "—" when undefined. */
+  function tileValue(v, isRate, texts) {
+    if (!isRate) { return String(v); }
+    if (v === null || v === undefined) { return texts.ui.no_rate; }
+    return [Math.floor(v / 10) + "." + (v % 10), h("Span", {className: "tile-pct", children: "%"})];
+  }
+
   function trendFigure(live, texts) {
     var n = live.trend.length, x = [], labels = [];
     var minuteStart = Math.floor(live.wm / 60000) * 60000;
@@ -84,7 +92,7 @@
       data: [{type: "bar", x: x, y: live.trend, marker: {color: "rgba(64,200,255,0.85)"},
               hoverinfo: "skip"}],
       layout: {
-        margin: {l: 34, r: 8, t: 6, b: 26}, height: 196, bargap: 0.25,
+        margin: {l: 34, r: 8, t: 6, b: 26}, height: 164, bargap: 0.25, // = layout.TREND_HEIGHT_PX
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
         font: {color: "#8fb3d9", size: 12, family: "Noto Sans CJK SC, sans-serif"},
         xaxis: {tickmode: "array", tickvals: ticks, ticktext: ticks.map(function (i) { return labels[i]; }),
@@ -126,16 +134,19 @@
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridpulse: {
-      /* Live payload -> tiles, clock, trend, ticker, district ranking. */
+      /* Live payload -> tiles (texts.tiles: [payload key, is a rate] in output order),
+       * clock, trend, ticker, district ranking. */
       panels: function (live, texts) {
-        var nu = window.dash_clientside.no_update;
-        if (!live || !texts) { return [nu, nu, nu, nu, nu, nu, nu, nu, nu]; }
+        if (!live || !texts) {
+          var nu = window.dash_clientside.no_update;
+          return (texts ? texts.tiles : [0, 0, 0, 0, 0, 0, 0]).concat([0, 0, 0, 0, 0]).map(
+            function () { return nu; });
+        }
         mergeLive(live);
-        var t = live.tiles;
+        var tiles = texts.tiles.map(function (spec) { return tileValue(live.tiles[spec[0]], spec[1], texts); });
         var date = live.clock ? live.clock.slice(0, 10) + " " + texts.weekdays[live.weekday] : "";
-        return [String(t.new_today), String(t.last_hour), String(t.open), String(t.workers),
-                live.clock ? live.clock.slice(11) : "--:--:--", date,
-                trendFigure(live, texts), tickerRows(live, texts), districtRows(live, texts)];
+        return tiles.concat([live.clock ? live.clock.slice(11) : "--:--:--", date,
+                trendFigure(live, texts), tickerRows(live, texts), districtRows(live, texts)]);
       },
       /* Static spec + live cases + worker positions + district labels -> deck document. */
       deck: function (live, pos, base) {

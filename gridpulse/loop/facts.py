@@ -18,6 +18,10 @@ Counter keys (``|``-separated; ``area`` is a grid, community, town, district or 
 - ``eval|area|<day>`` / ``sat|area|<day>``: evaluations that day, and satisfied ones.
 - ``dur|area|<stage>|<day>|<bucket>``: how long a stage took (districts, city), by the day it
   ended; ``dur|area|d:<dept>|handle|<day>|<bucket>`` per department.
+- ``disp|area|d:<dept>|<day>`` / ``ret|area|d:<dept>|<day>``: cases dispatched to a
+  department, and returned by it ("not ours"), by day (districts, city).
+- ``w:new|<worker>|<day>``, ``w:closed|...``, ``w:ontime|...``, ``w:eval|...``, ``w:sat|...``:
+  the same figures per grid worker who reported the case (by the days above).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class CaseInfo:
     category: str
     severity: int
     reported: int  # report time, 0 if the report was not seen
+    reporter: str = ""  # the grid worker who reported it
 
 
 class Rules:
@@ -101,84 +106,110 @@ class Rules:
         return out
 
 
-def _d(key: str) -> str:
-    return _intern(key)
+# Key builders, cached: a case is recomputed at every step of its loop and its keys
+# repeat (same areas, same days), so formatting and interning them once pays off.
+_cache = lru_cache(maxsize=65_536)
 
 
-def contribution(view: CaseView, info: CaseInfo, now: int, rules: Rules) -> list[str]:
-    """The counter keys this case adds 1 to at ``now``."""
-    keys: list[str] = []
-    lin, tz = info.lineage, rules.tz
-    top = lin[3:]  # district, city
-    clocks = rules.clocks(view, info) if view.stage is not None else []
+@_cache
+def _open_keys(lin: tuple[str, ...], cat: str, dept: str, stage: str, late: bool) -> tuple[str, ...]:
+    keys = [f"open|{a}" for a in lin]
+    for a in lin[3:]:
+        keys += [f"open|{a}|c:{cat}", f"open|{a}|d:{dept}", f"stage|{a}|{stage}"]
+    if late:
+        keys += [f"overdue|{a}" for a in lin]
+        for a in lin[3:]:
+            keys += [f"overdue|{a}|c:{cat}", f"overdue|{a}|d:{dept}"]
+    return tuple(map(_intern, keys))
+
+
+@_cache
+def _new_keys(lin: tuple[str, ...], cat: str, day: int, m: int) -> tuple[str, ...]:
+    keys = [f"new|{a}|{day}" for a in lin]
+    for a in lin[3:]:
+        keys += [f"new|{a}|c:{cat}|{day}", f"newmin|{a}|{m}"]
+    return tuple(map(_intern, keys))
+
+
+@_cache
+def _outcome_keys(what: str, good: str, lin: tuple[str, ...], dept: str, day: int,
+                  ok: bool) -> tuple[str, ...]:
+    """``closed``/``ontime`` or ``eval``/``sat`` keys of one case."""
+    keys = [f"{what}|{a}|{day}" for a in lin] + [f"{what}|{a}|d:{dept}|{day}" for a in lin[3:]]
+    if ok:
+        keys += [f"{good}|{a}|{day}" for a in lin] + [f"{good}|{a}|d:{dept}|{day}" for a in lin[3:]]
+    return tuple(map(_intern, keys))
+
+
+@_cache
+def _top_keys(fmt: str, top: tuple[str, ...], *args) -> tuple[str, ...]:
+    return tuple(_intern(fmt.format(a, *args)) for a in top)
+
+
+@_cache
+def _worker_keys(who: str, what: str, good: str, day: int, ok: bool) -> tuple[str, ...]:
+    keys = (f"w:{what}|{who}|{day}",) + ((f"w:{good}|{who}|{day}",) if ok else ())
+    return tuple(map(_intern, keys))
+
+
+def contribution(view: CaseView, info: CaseInfo, now: int, rules: Rules,
+                 clocks: list | None = None) -> tuple[str, ...]:
+    """The counter keys this case adds 1 to at ``now`` (each key at most once).
+
+    ``clocks``: ``rules.clocks(view, info)`` if the caller already has them.
+    """
+    keys: tuple[str, ...] = ()
+    lin, tz, who = info.lineage, rules.tz, info.reporter
+    if clocks is None:
+        clocks = rules.clocks(view, info) if view.stage is not None else []
     if view.is_open:
-        running = [c for c, stop in clocks if stop is None]
-        late = any(c.deadline <= now for c in running)
-        dept = view.dept or "-"
-        for a in lin:
-            keys.append(_d(f"open|{a}"))
-            if late:
-                keys.append(_d(f"overdue|{a}"))
-        for a in top:
-            keys += [_d(f"open|{a}|c:{info.category}"), _d(f"open|{a}|d:{dept}"),
-                     _d(f"stage|{a}|{view.stage}")]
-            if late:
-                keys += [_d(f"overdue|{a}|c:{info.category}"), _d(f"overdue|{a}|d:{dept}")]
+        late = any(stop is None and c.deadline <= now for c, stop in clocks)
+        keys += _open_keys(lin, info.category, view.dept or "-", view.stage, late)
     if info.reported:
         day = local_day(info.reported, tz)
-        keys += [_d(f"new|{a}|{day}") for a in lin]
-        m = minute(info.reported)
-        for a in top:
-            keys += [_d(f"new|{a}|c:{info.category}|{day}"), _d(f"newmin|{a}|{m}")]
+        keys += _new_keys(lin, info.category, day, minute(info.reported))
+        if who:
+            keys += _worker_keys(who, "new", "", day, False)
+    last_dept = view.spans[-1].dept if view.spans else "-"
     closed = view.first.get("closed")
     if closed is not None and view.stage in ("closed", "evaluated"):
         day = local_day(closed, tz)
         # The deadline instant itself is late (SlaPolicy.status): on time means before it.
         on_time = all(stop is not None and stop < c.deadline for c, stop in clocks)
-        dept = view.spans[-1].dept if view.spans else "-"
-        for a in lin:
-            keys.append(_d(f"closed|{a}|{day}"))
-            if on_time:
-                keys.append(_d(f"ontime|{a}|{day}"))
-        for a in top:
-            keys.append(_d(f"closed|{a}|d:{dept}|{day}"))
-            if on_time:
-                keys.append(_d(f"ontime|{a}|d:{dept}|{day}"))
+        keys += _outcome_keys("closed", "ontime", lin, last_dept, day, on_time)
+        if who:
+            keys += _worker_keys(who, "closed", "ontime", day, on_time)
     if view.satisfaction is not None and view.stage == "evaluated":
         day = local_day(view.entered["evaluated"], tz)
-        dept = view.spans[-1].dept if view.spans else "-"
         sat = view.satisfaction >= SATISFIED
-        for a in lin:
-            keys.append(_d(f"eval|{a}|{day}"))
-            if sat:
-                keys.append(_d(f"sat|{a}|{day}"))
-        for a in top:
-            keys.append(_d(f"eval|{a}|d:{dept}|{day}"))
-            if sat:
-                keys.append(_d(f"sat|{a}|d:{dept}|{day}"))
-    keys += _durations(view, info, tz)
-    return keys
+        keys += _outcome_keys("eval", "sat", lin, last_dept, day, sat)
+        if who:
+            keys += _worker_keys(who, "eval", "sat", day, sat)
+    return keys + _durations(view, info, tz)
 
 
-def _durations(view: CaseView, info: CaseInfo, tz: str) -> list[str]:
-    keys = []
+def _durations(view: CaseView, info: CaseInfo, tz: str) -> tuple[str, ...]:
+    keys: tuple[str, ...] = ()
     top = info.lineage[3:]
-    first = dict(view.first)
-    if info.reported:
-        first["reported"] = info.reported
+    first = view.first
     for name, (a, b) in DURATIONS.items():
-        if a in first and b in first and first[b] >= first[a]:
-            day = local_day(first[b], tz)
-            bk = bucket(first[b] - first[a])
-            keys += [_d(f"dur|{x}|{name}|{day}|{bk}") for x in top]
+        ta = info.reported if a == "reported" and info.reported else first.get(a)
+        tb = first.get(b)
+        if ta is not None and tb is not None and tb >= ta:
+            keys += _top_keys("dur|{}|{}|{}|{}", top, name, local_day(tb, tz), bucket(tb - ta))
     for span in view.spans:
-        if span.outcome == "handled" and span.end is not None:
-            day, bk = local_day(span.end, tz), bucket(span.end - span.start)
-            keys += [_d(f"dur|{x}|d:{span.dept}|handle|{day}|{bk}") for x in top]
+        keys += _top_keys("disp|{}|d:{}|{}", top, span.dept, local_day(span.start, tz))
+        if span.end is not None:
+            if span.outcome == "returned":
+                keys += _top_keys("ret|{}|d:{}|{}", top, span.dept, local_day(span.end, tz))
+            elif span.outcome == "handled":
+                keys += _top_keys("dur|{}|d:{}|handle|{}|{}", top, span.dept,
+                                  local_day(span.end, tz), bucket(span.end - span.start))
     return keys
 
 
-def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules) -> list[Alert]:
+def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules,
+           clocks: list | None = None) -> list[Alert]:
     """Alerts whose moment has passed by ``final`` (now minus the allowed lateness).
 
     Each has a stable id ``<case>:<clock>:<start>:<kind>[:<level>]``: receivers dedupe on it.
@@ -186,7 +217,11 @@ def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules) -> list[Ale
     out = []
     lin = info.lineage
     where = dict(grid=lin[0], community=lin[1], town=lin[2], district=lin[3], city=lin[4])
-    for c, stop in rules.clocks(view, info) if view.stage is not None else []:
+    if clocks is None:
+        clocks = rules.clocks(view, info) if view.stage is not None else []
+    for c, stop in clocks:
+        if c.warn_at > final:
+            continue  # nothing of this clock has happened yet (the common case)
         base = f"{info.case}:{c.name}:{c.start}"
         stage = {"dispatch": "registered", "handle": "dispatched", "verify": "handled"}[c.name]
         dept = _dept_at(view, c.start) if c.name == "handle" else None
@@ -214,12 +249,13 @@ def _dept_at(view: CaseView, start: int) -> str | None:
     return view.dept
 
 
-def next_change(view: CaseView, info: CaseInfo, now: int, lateness: int, rules: Rules) -> int | None:
+def next_change(view: CaseView, info: CaseInfo, now: int, lateness: int, rules: Rules,
+                clocks: list | None = None) -> int | None:
     """The next instant after ``now`` at which time alone changes this case's facts."""
     if view.stage is None:
         return None
     times = []
-    for c, stop in rules.clocks(view, info):
+    for c, stop in rules.clocks(view, info) if clocks is None else clocks:
         for at in (c.warn_at, c.deadline, *c.escalations):
             times += [at, at + lateness]
         if stop is not None:

@@ -3,12 +3,19 @@
 Redis is filled once and then left alone, so every tile must equal LiveView's figure
 exactly. The page must not request anything outside localhost (DESIGN.md principle 8)
 and the static geometry must arrive once, not with each tick (principle 10).
+
+:func:`filled_day` and :func:`serve_wall` are shared with test_api.py: one simulated
+working day (cases report, close and get evaluated) is filled once per test process
+and each module serves its own app on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -31,33 +38,63 @@ OUT = Path(__file__).resolve().parents[2] / "test-output"
 TZ = "Asia/Shanghai"
 
 
-PREFIX = "dash:"
+PREFIX = "day:"
+# A working day long enough for the closed loop: cases reported from 08:00 are handled,
+# closed and evaluated by 17:00 (a 90-minute morning closes none).
+DAY_START, DAY_UNTIL, DAY_TERMINALS = "2026-11-27T08:00:00", "2026-11-27T17:00:00", 300
+_filled: set[str] = set()
+_fill_lock = threading.Lock()
 
 
-@pytest.fixture(scope="module")
-def filled_redis(redis_url):
-    city = load_city("ningbo")
-    start = parse_local("2026-11-27T09:00:00", TZ)
-    t0 = time.time()
-    counts = fill(redis_url, PREFIX, city, start_ms=start, until_ms=start + 90 * 60_000, terminals=300)
-    print(f"\nfilled redis in {time.time() - t0:.1f}s: {counts}")
+def filled_day(redis_url: str) -> str:
+    """Fill the session Redis at ``redis_url`` with the simulated day (once per process)."""
+    with _fill_lock:
+        if redis_url not in _filled:
+            t0 = time.time()
+            counts = fill(redis_url, PREFIX, load_city("ningbo"), start_ms=parse_local(DAY_START, TZ),
+                          until_ms=parse_local(DAY_UNTIL, TZ), terminals=DAY_TERMINALS)
+            print(f"\nfilled redis in {time.time() - t0:.1f}s: {counts}")
+            _filled.add(redis_url)
     return redis_url
 
 
-@pytest.fixture(scope="module")
-def wall(filled_redis):
+@contextlib.contextmanager
+def serve_wall(redis_url: str, prefix: str = PREFIX) -> Iterator[tuple[str, settings_mod.Settings]]:
+    """The Dash app (wall and API) on a free port in a thread: ``(base URL, settings)``."""
     from dashboard.app import create_app
 
     port = free_port()
     cfg = settings_mod.load({}, dash_host="127.0.0.1", dash_port=port, timezone=TZ,
-                            redis_prefix=PREFIX)
-    app = create_app(cfg, filled_redis)
+                            redis_prefix=prefix)
+    app = create_app(cfg, redis_url)
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}", cfg
-    server.shutdown()
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}", cfg
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def rate_text(num: int, den: int) -> str:
+    """A rate as the wall's tile shows it: percent, one decimal, half up; "—" if ``den`` is 0."""
+    if not den:
+        return "—"
+    tenths = Fraction(1000 * num, den)
+    shown = int(tenths + Fraction(1, 2))  # half up, from the exact fraction
+    return f"{shown // 10}.{shown % 10}%"
+
+
+@pytest.fixture(scope="module")
+def filled_redis(redis_url):
+    return filled_day(redis_url)
+
+
+@pytest.fixture(scope="module")
+def wall(filled_redis):
+    with serve_wall(filled_redis) as served:
+        yield served
 
 
 def test_wall_display(filled_redis, wall):
@@ -67,12 +104,21 @@ def test_wall_display(filled_redis, wall):
     k = view.kpis(city.code)
     positions = view.positions(cfg.active_worker_minutes * 60_000)
     expected = {
-        "tile-new-today": k.new_today,
-        "tile-last-hour": k.new_last_hour,
-        "tile-open": k.open,
-        "tile-active-workers": len({p[5] for p in positions}),
+        "tile-new-today": str(k.new_today),
+        "tile-last-hour": str(k.new_last_hour),
+        "tile-open": str(k.open),
+        "tile-overdue": str(k.overdue),
+        "tile-on-time-rate": rate_text(k.on_time_today, k.closed_today),
+        "tile-satisfaction-rate": rate_text(k.satisfied_today, k.evaluated_today),
+        "tile-active-workers": str(len({p[5] for p in positions})),
     }
-    assert k.new_today > 0 and k.open > 0 and expected["tile-active-workers"] > 0
+    assert k.new_today > 0 and k.open > 0 and int(expected["tile-active-workers"]) > 0
+    # The day must exercise the closed loop, or the rate tiles would only show "—".
+    assert k.closed_today > 0 and k.evaluated_today > 0 and k.overdue > 0
+    # The tile's rounding is LiveView's rate, to one decimal of a percent.
+    for rate, tile in ((k.on_time_rate, "tile-on-time-rate"),
+                       (k.satisfaction_rate, "tile-satisfaction-rate")):
+        assert abs(float(expected[tile].rstrip("%")) - 100 * rate) <= 0.05 + 1e-9
 
     requests: list[str] = []
     ticks: list[int] = []
@@ -102,13 +148,15 @@ def test_wall_display(filled_redis, wall):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(base + "/")
         page.wait_for_function(
-            "() => ['tile-new-today','tile-last-hour','tile-open','tile-active-workers']"
-            ".every(id => /^[0-9]+$/.test((document.getElementById(id) || {}).textContent || ''))",
+            "() => ['tile-new-today','tile-last-hour','tile-open','tile-overdue','tile-active-workers']"
+            ".every(id => /^[0-9]+$/.test((document.getElementById(id) || {}).textContent || ''))"
+            " && ['tile-on-time-rate','tile-satisfaction-rate']"
+            ".every(id => /^([0-9]+[.][0-9]%|—)$/.test((document.getElementById(id) || {}).textContent || ''))",
             timeout=30_000)
         page.wait_for_selector("canvas#map", timeout=30_000)
         page.wait_for_function("() => document.querySelectorAll('#ticker .tick-row').length > 0")
         page.wait_for_timeout(6000)  # several ticks, a positions refresh, map drawn
-        shown = {el: int(page.inner_text(f"#{el}")) for el in expected}
+        shown = {el: page.inner_text(f"#{el}").strip() for el in expected}
         canvas = page.evaluate("""() => { const c = document.querySelector('canvas#map');
             return c ? [c.width, c.height] : null; }""")
         live_class = page.get_attribute("#live-indicator", "class")
@@ -123,5 +171,7 @@ def test_wall_display(filled_redis, wall):
     # The city's geometry comes once per layer, never with the ticks.
     assert sorted(p.rsplit("/", 1)[1] for p in statics) == ["districts.json", "grids.json", "towns.json"]
     assert len(ticks) >= 4
+    # After the first, a tick carries figures and new cases only: a few KB, not the map.
+    assert max(ticks[1:]) < 8_000, ticks
     print(f"live tick responses (bytes): first {ticks[0]}, then {ticks[1:8]}; "
           f"positions responses: {pos_sizes}")

@@ -1,0 +1,124 @@
+"""Where the gridpulse worker's time goes: timers monkeypatched onto streams/ (no edits there).
+
+Two uses, both driven by ``bench/pipeline.py --parts``:
+
+* ``python bench/worker_probe.py`` runs ``gridpulse worker`` exactly as the CLI does, with
+  timers wrapped around the processors' pieces (decode, apply, after-batch/publish, Redis
+  flush, the whole ``process`` call). Every second it writes the totals and the process's
+  CPU time to the Redis hash ``<redis prefix>probe``, so the benchmark can read how much of
+  the worker's CPU the gridpulse code used and how much was left to Faust (``take_events``,
+  the per-message conductor/stream machinery, acks, sensors) and aiokafka.
+* :func:`instrument` is also imported in-process by the benchmark's batch-consumer
+  experiment (the same processors fed by a plain aiokafka ``getmany`` loop).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TIMES: collections.Counter[str] = collections.Counter()  # seconds per piece
+COUNTS: collections.Counter[str] = collections.Counter()  # calls / batches / records
+
+
+def _timed_sync(name: str, fn):
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            TIMES[name] += time.perf_counter() - t
+            COUNTS[name] += 1
+    return wrapper
+
+
+def _timed_async(name: str, fn):
+    @functools.wraps(fn)
+    async def wrapper(*a, **kw):
+        t = time.perf_counter()
+        try:
+            return await fn(*a, **kw)
+        finally:
+            TIMES[name] += time.perf_counter() - t
+            COUNTS[name] += 1
+    return wrapper
+
+
+def instrument() -> None:
+    """Wrap timers around the processors' pieces (class attributes, so every instance)."""
+    from streams import processor as P
+    from streams import redis_store as RS
+
+    base = P._Processor
+    # process(): the whole batch call, as the agent awaits it (includes Redis round trips).
+    orig_process = base.process
+
+    @functools.wraps(orig_process)
+    async def process(self, records):
+        recs = list(records)
+        COUNTS[f"batch.{self.topic.rsplit('.', 1)[-1]}"] += 1
+        COUNTS[f"records.{self.topic.rsplit('.', 1)[-1]}"] += len(recs)
+        t = time.perf_counter()
+        try:
+            return await orig_process(self, recs)
+        finally:
+            TIMES["process (all gridpulse work)"] += time.perf_counter() - t
+
+    base.process = process
+    for cls in (P.CaseProcessor, P.GpsProcessor):
+        short = "case" if cls is P.CaseProcessor else "gps"
+        cls._decode = _timed_sync(f"{short}.decode+validate", cls._decode)
+        if "_apply" in cls.__dict__:
+            cls._apply = _timed_sync(f"{short}.apply", cls._apply)
+        if "_after_batch" in cls.__dict__:
+            cls._after_batch = _timed_sync(f"{short}.after_batch (SLA clocks)", cls._after_batch)
+        if "_publish" in cls.__dict__:
+            cls._publish = _timed_async(f"{short}.publish alerts", cls._publish)
+        cls._flush = _timed_async(f"{short}.flush (fenced Redis write)", cls._flush)
+        cls._load = _timed_async(f"{short}.load", cls._load)
+    if "_apply" not in P.GpsProcessor.__dict__ and "_apply" in base.__dict__:
+        base._apply = _timed_sync("apply (base)", base._apply)
+    RS.PartitionStore._fenced = _timed_async("  of which _fenced round trips+ops", RS.PartitionStore._fenced)
+
+
+def cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def snapshot() -> dict:
+    return {"times": dict(TIMES), "counts": dict(COUNTS), "cpu": cpu_s(), "wall": time.time()}
+
+
+def run_worker() -> None:
+    """``gridpulse worker`` with the timers on; totals go to Redis every second."""
+    import faust
+    import redis
+
+    from gridpulse import settings as settings_mod
+    from streams.app import build_app
+
+    instrument()
+    s = settings_mod.load()
+    app = build_app(s, s.kafka_bootstrap, s.redis_url)
+    r = redis.Redis.from_url(s.redis_url)
+
+    @app.timer(1.0)
+    async def report() -> None:
+        r.set(f"{s.redis_prefix}probe", json.dumps(snapshot()))  # sync, tiny: fine once a second
+
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    run_worker()

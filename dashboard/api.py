@@ -1,0 +1,177 @@
+"""The HTTP JSON API, served by the wall's Flask server beside the page.
+
+Three read-only endpoints over :class:`gridpulse.views.LiveView` (the same reader the
+wall uses, so an answer and the wall agree at one watermark):
+
+- ``GET /api/kpi/<level>/<code>[?minutes=N]``: an area's KPIs, stage times, score;
+- ``GET /api/departments[?area=CODE]``: per department of the city or a district;
+- ``GET /api/score/<kind>/<code>[?days=7&area=CODE]``: one performance score.
+
+Every answer is UTF-8 JSON with ``ensure_ascii=False`` (names stay readable Chinese);
+an error is ``{"error": message, "field": name}`` with 400 (a bad parameter) or 404
+(an unknown area or route), so a client can point at the field it got wrong. The
+contract, with examples, is docs/contract.md, section "HTTP JSON API".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Blueprint, Flask, Response, request
+
+from gridpulse.catalog import DEPARTMENTS
+from gridpulse.city import CityModel
+from gridpulse.city.model import LEVELS
+from gridpulse.clock import fmt_local, local_day
+from gridpulse.views import LiveView
+
+PREFIX = "/api"
+MINUTES = (1, 1440)  # per-minute series: a minute up to a day (newmin counters live 48 h)
+DAYS = (1, 31)  # score window: a day up to a month (the longest usual assessment period)
+SCORED_LEVELS = ("city", "district", "town")  # levels whose KPI answer carries a score
+SCORE_KINDS = ("department", "town", "worker")
+# Worker ids have no registry to check against; only keep the key space clean.
+_WORKER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class ApiError(Exception):
+    """A request the API refuses: HTTP ``status`` and the ``field`` at fault."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+
+
+def _json(doc: dict, status: int = 200) -> Response:
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    resp = Response(body, status=status, content_type="application/json; charset=utf-8")
+    # Live figures: a cache must never serve yesterday's (or the last second's) answer.
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _int_arg(name: str, default: int, bounds: tuple[int, int]) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    lo, hi = bounds
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, name, f"{name} must be an integer in {lo}..{hi}, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, name, f"{name} must be an integer in {lo}..{hi}, got {value}")
+    return value
+
+
+class Api:
+    """The endpoints, bound to one view, city model and time zone."""
+
+    def __init__(self, view: LiveView, city: CityModel, tz: str) -> None:
+        self.view, self.city, self.tz = view, city, tz
+
+    def _clock(self) -> tuple[int, int, dict]:
+        """Watermark, its local day, and the time fields every answer carries."""
+        wm = self.view.watermark()
+        day = local_day(wm, self.tz) if wm else 0
+        return wm, day, {"watermark": wm, "day": day,
+                         "date": fmt_local(wm, self.tz, "%Y-%m-%d") if wm else None}
+
+    def _area(self, code: str, field: str = "code", status: int = 404):
+        try:
+            return self.city.area(code)
+        except KeyError:
+            raise ApiError(status, field, f"unknown area code {code!r}") from None
+
+    def _city_or_district(self, code: str, field: str = "area"):
+        area = self._area(code, field, status=400)
+        if area.level not in ("city", "district"):
+            raise ApiError(400, field, f"{field} must be the city or a district, "
+                                       f"{code!r} is a {area.level}")
+        return area
+
+    def kpi(self, level: str, code: str) -> dict:
+        if level not in LEVELS:
+            raise ApiError(400, "level", f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        area = self._area(code)
+        if area.level != level:
+            raise ApiError(400, "level", f"{code} is a {area.level}, not a {level}")
+        minutes = _int_arg("minutes", 60, MINUTES)
+        # One watermark for every figure: kpis at it, the stage times and score of its day.
+        wm, day, when = self._clock()
+        k = self.view.kpis(code, minutes=minutes, now=wm)
+        doc = {"level": level, "name": area.name, **when, **k.as_dict(), "minutes": minutes,
+               "stage_times": self.view.stage_times(code, day)}
+        if level in SCORED_LEVELS:
+            doc["score"] = self.view.score("town", code, day)
+        return doc
+
+    def departments(self) -> dict:
+        code = request.args.get("area") or self.city.code
+        area = self._city_or_district(code)
+        _, day, when = self._clock()
+        rows = [{**row, "name": DEPARTMENTS[row["dept"]].name}
+                for row in self.view.departments(code, day)]
+        return {"area": code, "area_name": area.name, **when, "departments": rows}
+
+    def score(self, kind: str, code: str) -> dict:
+        if kind not in SCORE_KINDS:
+            raise ApiError(400, "kind", f"kind must be one of {', '.join(SCORE_KINDS)}, got {kind!r}")
+        days = _int_arg("days", 7, DAYS)
+        area = request.args.get("area") or None
+        if kind == "department":
+            if code not in DEPARTMENTS:
+                raise ApiError(404, "code", f"unknown department {code!r}")
+            area = area or self.city.code
+            self._city_or_district(area)
+        else:
+            # A town or worker score has no department scope; refusing beats ignoring.
+            if area is not None:
+                raise ApiError(400, "area", "area applies to department scores only")
+            if kind == "town":
+                self._area(code)
+            elif not _WORKER_ID.match(code):
+                raise ApiError(400, "code", f"not a worker id: {code!r}")
+        _, day, when = self._clock()
+        doc = {**when, **self.view.score(kind, code, day, days=days, area=area)}
+        if kind == "department":
+            doc["area"] = area
+        return doc
+
+
+def register(server: Flask, view: LiveView, city: CityModel, tz: str) -> None:
+    """Add the ``/api`` routes to the wall's Flask ``server``."""
+    api = Api(view, city, tz)
+    bp = Blueprint("gridpulse_api", __name__, url_prefix=PREFIX)
+
+    def route(rule: str, fn):
+        def handler(**kw):
+            return _json(fn(**kw))
+        bp.add_url_rule(rule, fn.__name__, handler, methods=["GET"])
+
+    route("/kpi/<level>/<code>", api.kpi)
+    route("/departments", api.departments)
+    route("/score/<kind>/<code>", api.score)
+
+    # Dash answers every unknown path with the page (for client-side routing); under
+    # /api a typo must be a JSON 404, not 200 with HTML.
+    @bp.route("/", defaults={"rest": ""})
+    @bp.route("/<path:rest>")
+    def _unknown(rest: str):
+        raise ApiError(404, "path", f"no such endpoint: {request.path}")
+
+    @bp.errorhandler(ApiError)
+    def _refused(err: ApiError):
+        return _json({"error": err.message, "field": err.field}, err.status)
+
+    server.register_blueprint(bp)
+
+    # A wrong method fails in routing, before any blueprint handler could run, so this
+    # one sits on the app and answers JSON only under /api.
+    @server.errorhandler(405)
+    def _method(err):
+        if not request.path.startswith(PREFIX + "/"):
+            return err
+        return _json({"error": f"{request.method} not allowed: the API is read-only (GET)",
+                      "field": "method"}, 405)

@@ -1,0 +1,206 @@
+"""The HTTP JSON API on the wall's server: every figure is LiveView's, at one watermark.
+
+Same filled Redis as the wall test (one simulated working day through the real
+processors, shared via :func:`tests.integration.test_dashboard.filled_day`), the Dash
+app served in a thread, plain HTTP requests. Redis is left alone after the fill, so an
+answer must equal LiveView's figures at the watermark the answer names.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from gridpulse.catalog import DEPARTMENTS
+from gridpulse.city import load_city
+from gridpulse.clock import local_day
+from gridpulse.rkeys import CASE
+from gridpulse.views import LiveView
+
+from .test_dashboard import TZ, filled_day, serve_wall
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def city():
+    return load_city("ningbo")
+
+
+@pytest.fixture(scope="module")
+def api(redis_url):
+    url = filled_day(redis_url)
+    with serve_wall(url) as (base, cfg):
+        yield base, LiveView.from_url(url, cfg.redis_prefix, TZ)
+
+
+def get(base: str, path: str, method: str = "GET") -> tuple[int, dict, bytes]:
+    """``(status, headers, body)`` of one request (no exception for 4xx)."""
+    req = urllib.request.Request(base + path, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def get_json(base: str, path: str, status: int = 200) -> dict:
+    code, headers, body = get(base, path)
+    assert code == status, (path, code, body[:300])
+    assert headers["Content-Type"] == "application/json; charset=utf-8", headers
+    return json.loads(body.decode("utf-8"))
+
+
+def busiest(view: LiveView, codes: list[str]) -> str:
+    """The area among ``codes`` that closed the most cases today (so figures are not all 0)."""
+    day = local_day(view.watermark(), TZ)
+    closed = view.counters([f"closed|{c}|{day}" for c in codes])
+    return max(zip(closed, codes))[1]
+
+
+@pytest.fixture(scope="module")
+def areas(api, city):
+    """One area per level, each with closures today: ``[(level, code), ...]``."""
+    _, view = api
+    district = busiest(view, [d.code for d in city.districts])
+    town = busiest(view, city.children(district))
+    grid = busiest(view, city.grids_of(town))
+    community = city.grid(grid).community
+    return [("city", city.code), ("district", district), ("town", town),
+            ("community", community), ("grid", grid)]
+
+
+def test_kpi_equals_liveview(api, areas, city):
+    base, view = api
+    for level, code in areas:
+        doc = get_json(base, f"/api/kpi/{level}/{code}")
+        wm = doc["watermark"]
+        day = local_day(wm, TZ)
+        assert wm == view.watermark() and doc["day"] == day and doc["date"] == "2026-11-27"
+        assert (doc["level"], doc["code"], doc["name"]) == (level, code, city.area(code).name)
+        k = view.kpis(code, now=wm)
+        for key, value in k.as_dict().items():
+            assert doc[key] == value, (level, key)
+        assert doc["minutes"] == 60 and len(doc["per_minute"]) == 60
+        assert doc["stage_times"] == view.stage_times(code, day)
+        if level in ("city", "district", "town"):
+            assert doc["score"] == view.score("town", code, day)
+            assert doc["score"]["score"] is not None
+        else:
+            assert "score" not in doc
+        assert k.closed_today > 0, (level, code)
+    city_doc = get_json(base, f"/api/kpi/city/{city.code}")
+    assert city_doc["overdue"] > 0 and city_doc["on_time_rate"] is not None
+    assert city_doc["satisfaction_rate"] is not None
+    assert city_doc["stage_times"]["handle"]["count"] > 0
+
+
+def test_kpi_minutes(api, areas):
+    base, view = api
+    level, code = areas[1]  # the district: per-minute counts are kept for districts
+    for n in (1, 15, 1440):
+        doc = get_json(base, f"/api/kpi/{level}/{code}?minutes={n}")
+        assert doc["minutes"] == n
+        assert doc["per_minute"] == view.kpis(code, minutes=n, now=doc["watermark"]).per_minute
+    assert sum(doc["per_minute"]) == doc["new_today"]  # 1440 minutes cover the whole day
+
+
+def test_departments_equal_liveview(api, areas, city):
+    base, view = api
+    district = areas[1][1]
+    for query, area in (("", city.code), (f"?area={city.code}", city.code),
+                        (f"?area={district}", district)):
+        code, _, raw = get(base, "/api/departments" + query)
+        assert code == 200
+        doc = json.loads(raw)
+        day = local_day(doc["watermark"], TZ)
+        assert doc["area"] == area and doc["area_name"] == city.area(area).name
+        rows = doc["departments"]
+        assert [r.pop("name") for r in rows] == [DEPARTMENTS[r["dept"]].name for r in rows]
+        assert rows == view.departments(area, day)
+        assert any(r["score"] is not None for r in rows)
+        # Chinese travels as UTF-8, not as \u escapes.
+        assert DEPARTMENTS[rows[0]["dept"]].name.encode() in raw
+
+
+def _busiest_worker(view: LiveView, day: int) -> str:
+    fields = set()
+    for p in view.partitions(CASE):
+        fields |= {f.decode() for f in view.r.hkeys(view.k.kpi(p)) if f.startswith(b"w:closed|")}
+    workers = sorted({f.split("|")[1] for f in fields if f.endswith(f"|{day}")})
+    closed = view.counters([f"w:closed|{w}|{day}" for w in workers])
+    return max(zip(closed, workers))[1]
+
+
+def test_scores_equal_liveview(api, areas):
+    base, view = api
+    day = local_day(view.watermark(), TZ)
+    district, town = areas[1][1], areas[2][1]
+    worker = _busiest_worker(view, day)
+    cases = [("department", "sanitation", "", {}),
+             ("department", "urban", f"&area={district}", {"area": district}),
+             ("town", town, "", {}), ("town", district, "", {}),
+             ("worker", worker, "", {})]
+    for kind, code, extra, kw in cases:
+        for days in (7, 1):
+            doc = get_json(base, f"/api/score/{kind}/{code}?days={days}{extra}")
+            assert doc["watermark"] == view.watermark()
+            expected = view.score(kind, code, day, days=days, **kw)
+            assert {k: doc[k] for k in expected} == expected, (kind, code, days)
+    # Default window is 7 days, default department area the city.
+    doc = get_json(base, "/api/score/department/sanitation")
+    assert doc["days"] == 7 and doc["area"] == "330200"
+    assert doc["score"] is not None
+
+
+@pytest.mark.parametrize("path, status, field", [
+    ("/api/kpi/county/330203", 400, "level"),
+    ("/api/kpi/town/330203", 400, "level"),  # a district's code under the wrong level
+    ("/api/kpi/district/999999", 404, "code"),
+    ("/api/kpi/city/330200?minutes=0", 400, "minutes"),
+    ("/api/kpi/city/330200?minutes=1441", 400, "minutes"),
+    ("/api/kpi/city/330200?minutes=ten", 400, "minutes"),
+    ("/api/departments?area=330203001", 400, "area"),  # a town
+    ("/api/departments?area=nowhere", 400, "area"),
+    ("/api/score/team/330203", 400, "kind"),
+    ("/api/score/town/330203?days=0", 400, "days"),
+    ("/api/score/town/330203?days=32", 400, "days"),
+    ("/api/score/town/330203?days=x", 400, "days"),
+    ("/api/score/town/330203?area=330203", 400, "area"),
+    ("/api/score/department/sanitation?area=330203001", 400, "area"),
+    ("/api/score/department/nope", 404, "code"),
+    ("/api/score/town/123", 404, "code"),
+    ("/api/score/worker/W%20x", 400, "code"),
+    ("/api/nope", 404, "path"),
+    ("/api/kpi/city", 404, "path"),
+    ("/api/", 404, "path"),
+])
+def test_errors_name_the_field(api, path, status, field):
+    base, _ = api
+    doc = get_json(base, path, status)
+    assert doc["field"] == field and doc["error"], doc
+
+
+def test_methods_and_unknown_routes(api):
+    base, _ = api
+    code, headers, body = get(base, "/api/kpi/city/330200", method="POST")
+    assert code == 405 and json.loads(body)["field"] == "method"
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    # Outside /api the wall keeps Dash's behaviour; the static route still 404s.
+    assert get(base, "/gp/static/nope/x.json")[0] == 404
+
+
+@pytest.mark.xfail(strict=True, reason="gridpulse/views.py LiveView.departments: `**score` "
+                   "(its Inputs carry open=0, overdue=0) overwrites the department's open/overdue")
+def test_department_backlog_adds_up(api, city):
+    """Every open case is with one department or none yet (``d:-``): the rows must add up."""
+    base, view = api
+    doc = get_json(base, "/api/departments")
+    unassigned_open, unassigned_overdue = view.counters([f"open|{city.code}|d:-",
+                                                        f"overdue|{city.code}|d:-"])
+    k = view.kpis(city.code, now=doc["watermark"])
+    assert sum(r["open"] for r in doc["departments"]) + unassigned_open == k.open
+    assert sum(r["overdue"] for r in doc["departments"]) + unassigned_overdue == k.overdue
