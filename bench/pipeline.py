@@ -7,7 +7,8 @@ Usage::
     /work/venv/bin/python bench/pipeline.py --events 300000 --baseline-events 40000
     /work/venv/bin/python bench/pipeline.py --memory          # only the memory section
     /work/venv/bin/python bench/pipeline.py --latency         # only the latency section
-    /work/venv/bin/python bench/pipeline.py --all             # throughput + memory + latency
+    /work/venv/bin/python bench/pipeline.py --parts           # + where (c)'s CPU goes (timers)
+    /work/venv/bin/python bench/pipeline.py --all             # throughput + parts + memory + latency
     /work/venv/bin/python bench/pipeline.py --profile         # (c) under py-spy, top functions
 
 It starts its own EmbeddedKafka (Tansu, memory storage) and EmbeddedRedis, generates a
@@ -25,7 +26,11 @@ and measures, each variant on the same topics with its own consumer group:
 
 "join" is the time from start to the first sign of consumption (a, b: first record;
 c: first partition offset in Redis, which also includes the first batch's processing);
-events/s is given with and without it. Times are wall clock on a possibly noisy machine:
+events/s is given with and without it, and per CPU second of the consuming process (less
+sensitive to other load on the machine). ``--parts`` re-runs (c) with timers around the
+processors' pieces (``bench/worker_probe.py``) and then feeds the same processors from a
+plain aiokafka ``getmany`` loop, which splits the worker's cost into gridpulse's own code
+and the Faust machinery around it. Times are wall clock on a possibly noisy machine:
 this script prints figures and asserts nothing.
 """
 
@@ -709,8 +714,8 @@ async def _steady(bootstrap: str, s: settings_mod.Settings, msgs: list[Msg], rat
 # --------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", type=int, default=600_000, help="messages for (a) and (c)")
-    ap.add_argument("--baseline-events", type=int, default=30_000,
+    ap.add_argument("--events", type=int, default=300_000, help="messages for (a) and (c)")
+    ap.add_argument("--baseline-events", type=int, default=20_000,
                     help="prefix of the same topics that (b) consumes (0: skip (b))")
     ap.add_argument("--quick", action="store_true", help="small smoke run of every section")
     ap.add_argument("--memory", action="store_true", help="only the memory section")

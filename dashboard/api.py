@@ -100,8 +100,13 @@ class Api:
         minutes = _int_arg("minutes", 60, MINUTES)
         # One watermark for every figure: kpis at it, the stage times and score of its day.
         wm, day, when = self._clock()
-        k = self.view.kpis(code, minutes=minutes, now=wm)
-        doc = {"level": level, "name": area.name, **when, **k.as_dict(), "minutes": minutes,
+        # LiveView.kpis sums new_last_hour from the series it reads, so read at least an
+        # hour and cut the series afterwards (else ?minutes=5 would shrink the hour).
+        k = self.view.kpis(code, minutes=max(minutes, 60), now=wm)
+        doc = {"level": level, "code": code, "name": area.name, **when, **k.as_dict(),
+               "per_minute": k.per_minute[-minutes:], "minutes": minutes,
+               # Stage durations are counted for districts and the city only (facts.py):
+               # below, every stage has count 0 - documented, not hidden.
                "stage_times": self.view.stage_times(code, day)}
         if level in SCORED_LEVELS:
             doc["score"] = self.view.score("town", code, day)

@@ -83,16 +83,29 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
-    """Print an area's live KPIs as JSON."""
+    """Print an area's live KPIs as JSON (the same figures as the HTTP API)."""
     from .city import load_city
+    from .clock import local_day
     from .views import LiveView
     s = settings_mod.load()
     city = load_city(s.city)
-    code = args.code or city.code
-    city.area(code)  # raises KeyError for an unknown code
-    view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone)
+    code = args.code or (city.code if args.level == "city" else None)
+    if code is None:
+        sys.exit(f"gridpulse kpi: --code is required for --level {args.level}")
+    try:
+        area = city.area(code)
+    except KeyError:
+        sys.exit(f"gridpulse kpi: unknown area code {code!r} (--code)")
+    if area.level != args.level:
+        sys.exit(f"gridpulse kpi: {code} is a {area.level}, not a {args.level} (--level)")
+    view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone, city.code)
     k = view.kpis(code)
-    print(json.dumps({"level": args.level, **k.__dict__}, ensure_ascii=False))
+    out = {"level": args.level, "name": area.name, **k.as_dict()}
+    if k.watermark:
+        day = local_day(k.watermark, s.timezone)
+        out["stage_times"] = view.stage_times(code, day) if args.level in ("city", "district") else None
+        out["score"] = view.score("town", code, day)
+    print(json.dumps(out, ensure_ascii=False))
     return 0
 
 

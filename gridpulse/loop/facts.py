@@ -19,7 +19,8 @@ Counter keys (``|``-separated; ``area`` is a grid, community, town, district or 
 - ``dur|area|<stage>|<day>|<bucket>``: how long a stage took (districts, city), by the day it
   ended; ``dur|area|d:<dept>|handle|<day>|<bucket>`` per department.
 - ``disp|area|d:<dept>|<day>`` / ``ret|area|d:<dept>|<day>``: cases dispatched to a
-  department, and returned by it ("not ours"), by day (districts, city).
+  department, and returned by it ("not ours"), by day (districts, city); a case counts
+  once per department and day however often it went back and forth.
 - ``w:new|<worker>|<day>``, ``w:closed|...``, ``w:ontime|...``, ``w:eval|...``, ``w:sat|...``:
   the same figures per grid worker who reported the case (by the days above).
 """
@@ -205,7 +206,9 @@ def _durations(view: CaseView, info: CaseInfo, tz: str) -> tuple[str, ...]:
             elif span.outcome == "handled":
                 keys += _top_keys("dur|{}|d:{}|handle|{}|{}", top, span.dept,
                                   local_day(span.end, tz), bucket(span.end - span.start))
-    return keys
+    # A case returned and re-dispatched to the same department the same day must still
+    # count once (per case, not per dispatch): keys stay unique, as refresh() relies on.
+    return tuple(dict.fromkeys(keys)) if len(view.spans) > 1 else keys
 
 
 def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules,

@@ -186,7 +186,8 @@ def _assert_views_equal_oracle(s, city, msgs, alerts: dict | None = None):
     lateness = int(s.allowed_lateness_s * 1000)
     want, want_alerts = oracle.case_views(city, cases, rules, s.partitions, lateness)
     got = redis_counters(s)
-    assert {k for k in got if got[k] != want.get(k)} == set()
+    diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+    assert not diff, sorted(diff.items())[:20]
     assert got == want
     view = LiveView.from_url(s.redis_url, s.redis_prefix, TZ)
     gps = [m.value for m in msgs if m.topic == "gps-fixes"]

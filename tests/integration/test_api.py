@@ -101,10 +101,13 @@ def test_kpi_equals_liveview(api, areas, city):
 def test_kpi_minutes(api, areas):
     base, view = api
     level, code = areas[1]  # the district: per-minute counts are kept for districts
+    hour = view.kpis(code).new_last_hour
+    assert hour > 0
     for n in (1, 15, 1440):
         doc = get_json(base, f"/api/kpi/{level}/{code}?minutes={n}")
         assert doc["minutes"] == n
         assert doc["per_minute"] == view.kpis(code, minutes=n, now=doc["watermark"]).per_minute
+        assert doc["new_last_hour"] == hour  # the series length does not change the hour
     assert sum(doc["per_minute"]) == doc["new_today"]  # 1440 minutes cover the whole day
 
 

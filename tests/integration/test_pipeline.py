@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gridpulse.city import load_city
+from gridpulse.views import LiveView
 from gridpulse.schemas import decode_deadletter
 
-from .pipeline import (TZ, read_alerts, WorkerProcess, _assert_views_equal_oracle, _messages, _send,  # noqa: F401
+from .pipeline import (TZ, env_of, read_alerts, WorkerProcess, _assert_views_equal_oracle, _messages, _send,  # noqa: F401
                        _with_duplicates_and_disorder, isolated_settings, wait_caught_up)
 
 pytestmark = pytest.mark.integration
@@ -35,8 +39,23 @@ def test_worker_equals_oracle_with_duplicates_and_disorder(kafka_bootstrap, redi
         assert {"warning", "overdue", "escalation", "resolved"} <= kinds, kinds
         assert any(k.startswith("overdue|") for k in want) and any(k.startswith("ontime|") for k in want)
         assert worker.alive()
+        _assert_cli_kpi_equals_view(s, "district", "330203")
     finally:
         worker.stop()
+
+
+def _assert_cli_kpi_equals_view(s, level, code):
+    out = subprocess.run([sys.executable, "-m", "gridpulse.cli", "kpi", "--level", level, "--code", code],
+                         env=env_of(s), capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout)
+    k = LiveView.from_url(s.redis_url, s.redis_prefix, TZ).kpis(code)
+    assert {f: got[f] for f in ("open", "overdue", "new_today", "closed_today", "on_time_rate")} == {
+        "open": k.open, "overdue": k.overdue, "new_today": k.new_today,
+        "closed_today": k.closed_today, "on_time_rate": k.on_time_rate}
+    assert got["open"] > 0 and got["score"]["kind"] == "town"
+    bad = subprocess.run([sys.executable, "-m", "gridpulse.cli", "kpi", "--level", "town", "--code", code],
+                         env=env_of(s), capture_output=True, text=True)
+    assert bad.returncode != 0 and "--level" in bad.stderr
 
 
 BAD = [

@@ -73,6 +73,9 @@ def run(events):
 EVENTS = (loop("a", 0) + loop("b", 10, "330212002003004", handle_after=600)  # b is late
           + loop("c", 30, sev=1)[:3]  # urgent, dispatched and left: escalates
           + [ev("d", 0, "reported", 40), ev("d", 1, "registered", 41)]  # never dispatched
+          + [ev("r", 0, "reported", 50), ev("r", 1, "registered", 51),  # back to the same dept
+             ev("r", 2, "dispatched", 52, "urban"), ev("r", 3, "returned", 60, "urban"),
+             ev("r", 4, "dispatched", 70, "urban"), ev("r", 5, "handled", 80, "urban")]
           + [ev("z", 0, "reported", 24 * 60)])  # moves the watermark a day on
 
 
