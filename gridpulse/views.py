@@ -119,11 +119,12 @@ class LiveView:
         m_now = minute(wm)
         head = [f"open|{code}", f"overdue|{code}", f"new|{code}|{day}", f"closed|{code}|{day}",
                 f"ontime|{code}|{day}", f"eval|{code}|{day}", f"sat|{code}|{day}"]
-        mins = [f"newmin|{code}|{m}" for m in range(m_now - minutes + 1, m_now + 1)]
+        span = max(minutes, 60)  # the last hour is always read, whatever series is asked for
+        mins = [f"newmin|{code}|{m}" for m in range(m_now - span + 1, m_now + 1)]
         vals = self.counters(head + mins)
         series = vals[len(head):]
         o, od, new, closed, ontime, ev, sat = vals[:len(head)]
-        return Kpis(code, wm, o, od, new, sum(series[-60:]), closed, ontime, ev, sat, series)
+        return Kpis(code, wm, o, od, new, sum(series[-60:]), closed, ontime, ev, sat, series[-minutes:])
 
     def open_by_area(self, codes: list[str]) -> dict[str, int]:
         """Open cases of many areas at once (e.g. every district, or every grid)."""
@@ -193,7 +194,8 @@ class LiveView:
         out = []
         for i, d in enumerate(depts):
             sc = self.score("department", d, day, area=area)
-            out.append({"dept": d, "open": cur[i], "overdue": cur[n + i], **sc})
+            # the score's own inputs carry no backlog (open=0): the live counts go last
+            out.append({"dept": d, **sc, "open": cur[i], "overdue": cur[n + i]})
         return out
 
     def _city(self) -> str:

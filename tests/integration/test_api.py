@@ -196,8 +196,6 @@ def test_methods_and_unknown_routes(api):
     assert get(base, "/gp/static/nope/x.json")[0] == 404
 
 
-@pytest.mark.xfail(strict=True, reason="gridpulse/views.py LiveView.departments: `**score` "
-                   "(its Inputs carry open=0, overdue=0) overwrites the department's open/overdue")
 def test_department_backlog_adds_up(api, city):
     """Every open case is with one department or none yet (``d:-``): the rows must add up."""
     base, view = api

@@ -35,14 +35,24 @@ def city():
     return load_city("ningbo")
 
 
+def _log(city, hours: int):
+    msgs = _messages(city, minutes=hours * 60)
+    stages = {m.value.type for m in msgs if m.topic == "case-events"}
+    assert {"reported", "returned", "closed", "evaluated"} <= stages
+    return msgs, _with_duplicates_and_disorder(msgs)
+
+
 @pytest.fixture(scope="module")
 def day(city):
     """08:00-18:00 with 50 terminals and 6,000 cases/day (cases open, close, get evaluated),
     plus duplicates and disorder; the original messages (for the oracle) and what is sent."""
-    msgs = _messages(city, minutes=10 * 60)
-    stages = {m.value.type for m in msgs if m.topic == "case-events"}
-    assert {"reported", "returned", "closed", "evaluated"} <= stages
-    return msgs, _with_duplicates_and_disorder(msgs)
+    return _log(city, 10)
+
+
+@pytest.fixture(scope="module")
+def morning(city):
+    """Like ``day``, 08:00-14:00 (keeps the two-worker tests short; cases still close)."""
+    return _log(city, 6)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -184,8 +194,8 @@ def test_sigkill_mid_stream_twice_then_restart_equals_oracle(
 
 
 def test_two_workers_share_the_partitions_and_equal_oracle(
-        kafka_bootstrap, redis_url, topic_prefix, city, day):
-    msgs, sent = day
+        kafka_bootstrap, redis_url, topic_prefix, city, morning):
+    msgs, sent = morning
     s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
     w1 = WorkerProcess(s, "worker1")
     w2 = WorkerProcess(second_worker_settings(s), "worker2")
@@ -204,8 +214,8 @@ def test_two_workers_share_the_partitions_and_equal_oracle(
 
 
 def test_sigkill_one_of_two_workers_the_other_takes_over(
-        kafka_bootstrap, redis_url, topic_prefix, city, day):
-    msgs, sent = day
+        kafka_bootstrap, redis_url, topic_prefix, city, morning):
+    msgs, sent = morning
     s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
     total = len(sent)
     half = total // 2
