@@ -263,12 +263,14 @@ class Worker:
     """``python -m gridpulse.cli worker`` (optionally under py-spy) as a child process."""
 
     def __init__(self, s: settings_mod.Settings, name: str, profile_to: Path | None = None,
-                 probe: bool = False) -> None:
+                 probe: bool = False, batch_loop: bool = False) -> None:
         OUT.mkdir(exist_ok=True)
         self.log_path = OUT / f"{name}.log"
         cmd = [sys.executable, "-m", "gridpulse.cli", "worker", "--loglevel", "warning"]
         if probe:
             cmd = [sys.executable, str(ROOT / "bench" / "worker_probe.py")]
+        if batch_loop:
+            cmd = [sys.executable, str(ROOT / "bench" / "worker_probe.py"), "--batch-loop"]
         if profile_to is not None:
             pyspy = Path(sys.executable).with_name("py-spy")
             cmd = [str(pyspy), "record", "--format", "raw", "--rate", "200", "--nonblocking",
@@ -535,34 +537,55 @@ async def _batch_consumer(bootstrap: str, s: settings_mod.Settings, n: int, max_
     return res, worker_probe.snapshot()
 
 
-def summarize_profile(path: Path, top: int = 30) -> None:
-    """Self and inclusive sample shares per function from py-spy's raw (collapsed) output."""
-    incl: collections.Counter[str] = collections.Counter()
-    self_: collections.Counter[str] = collections.Counter()
-    total = 0
+_ROOTS = ("gridpulse/cli.py", "mode/worker.py")  # the event loop's callers, not owners
+_OWNERS = ("streams/", "gridpulse/", "faust/", "mode/", "aiokafka/", "redis/", "msgspec", "logging/")
+
+
+def summarize_profile(path: Path, top: int = 25) -> None:
+    """Attribute py-spy's raw (collapsed) samples, startup and idle excluded.
+
+    Each sample goes to the innermost frame from one of the interesting packages (so
+    asyncio's scheduler work lands on the Faust/redis/aiokafka code that caused it);
+    samples with no such frame are "asyncio/stdlib".
+    """
+    by_pkg: collections.Counter[str] = collections.Counter()
+    by_fn: collections.Counter[str] = collections.Counter()
+    startup = idle = total = 0
     for line in path.read_text().splitlines():
         stack, _, cnt = line.rpartition(" ")
-        if not stack:
+        if not stack or not cnt.isdigit():
             continue
         c = int(cnt)
-        frames = stack.split(";")
-        if frames and frames[0].startswith("process "):
-            frames = frames[1:]
-        if frames and frames[0].startswith("thread "):
-            frames = frames[1:]
         total += c
-        names_ = [f.rsplit(":", 1)[0] for f in frames]  # drop line numbers
-        for f in set(names_):
-            incl[f] += c
-        if names_:
-            self_[names_[-1]] += c
-    log(f"\nprofile: {total} samples")
-    log("top inclusive:")
-    for f, c in incl.most_common(top):
-        log(f"  {c / total:6.1%}  {f}")
-    log("top self:")
-    for f, c in self_.most_common(top):
-        log(f"  {c / total:6.1%}  {f}")
+        frames = [f.strip() for f in stack.split(";")]
+        if any(f.startswith(("build_app (", "_find_and_load (")) for f in frames):
+            startup += c
+            continue
+        if frames and frames[-1].startswith("EpollSelector.select"):
+            idle += c
+            continue
+        owner = None
+        for f in reversed(frames):
+            src = f[f.find("(") + 1:]
+            if any(src.startswith(o) for o in _OWNERS) and not src.startswith(_ROOTS):
+                owner = f
+                break
+        if owner is None:
+            by_pkg["asyncio event loop itself (tasks, callbacks, futures)"] += c
+            by_fn[frames[-1].rsplit(":", 1)[0] if frames else "?"] += c
+            continue
+        src = owner[owner.find("(") + 1:]
+        by_pkg[src.split("/", 1)[0]] += c
+        by_fn[owner.rsplit(":", 1)[0] + ")"] += c
+    busy = total - startup - idle
+    log(f"\nprofile: {total} samples; startup (imports, build_app) {startup / total:.0%}, "
+        f"idle in select {idle / total:.0%}; shares below are of the {busy} busy samples")
+    log("by package (innermost frame of streams/gridpulse/faust/mode/aiokafka/redis):")
+    for k, v in by_pkg.most_common():
+        log(f"  {v / busy:6.1%}  {k}")
+    log("by function:")
+    for k, v in by_fn.most_common(top):
+        log(f"  {v / busy:6.1%}  {k}")
 
 
 def memory(bootstrap: str, redis_url: str, cases: int, terminals: int, timeout: float) -> None:
@@ -612,19 +635,21 @@ def memory(bootstrap: str, redis_url: str, cases: int, terminals: int, timeout: 
         f"{r.info('memory')['used_memory'] / 2**20:.0f} MiB")
 
 
-def latency(bootstrap: str, redis_url: str, rate: float, duration: float, timeout: float) -> None:
+def latency(bootstrap: str, redis_url: str, rate: float, duration: float, timeout: float,
+            batch_loop: bool = False) -> None:
     """Event -> Redis latency at a steady rate with the worker running."""
     s = make_settings(bootstrap, redis_url, f"lat{uuid.uuid4().hex[:6]}.")
     asyncio.run(_setup_topics(bootstrap, s))
     n = int(rate * duration)
     msgs = simulated(n + 200)
     warm, msgs = msgs[:200], msgs[200:]
-    w = Worker(s, "gridpulse-worker-latency")
+    w = Worker(s, "batch-loop-latency" if batch_loop else "gridpulse-worker-latency",
+               batch_loop=batch_loop)
     try:
         # Warm up: wait until the worker has joined and reflected a first few messages.
         asyncio.run(produce(bootstrap, s, warm))
         wait_worker(s, w, asyncio.run(targets_of(bootstrap, s)), timeout)
-        log(f"\nlatency: worker joined and caught up with {len(warm)} warm-up messages "
+        log(f"\nlatency{' (plain aiokafka batch loop, bench/worker_probe.py --batch-loop)' if batch_loop else ''}: worker joined and caught up with {len(warm)} warm-up messages "
             f"after {time.time() - w.t0:.1f}s; producing {n:,} messages at {rate:,.0f}/s")
         sent, seen = asyncio.run(_steady(bootstrap, s, msgs, rate))
         hwm, _ = vm_hwm_kb(w.pid())
@@ -729,6 +754,8 @@ def main() -> None:
     ap.add_argument("--parts", action="store_true",
                     help="throughput, then where (c)'s CPU goes (timers) and the same processors "
                          "behind a plain aiokafka batch consumer")
+    ap.add_argument("--batch-loop", action="store_true",
+                    help="latency: also measure the processors behind a plain aiokafka loop (fix 1)")
     ap.add_argument("--all", action="store_true", help="throughput (+ --parts), memory and latency")
     ap.add_argument("--cases", type=int, default=100_000, help="memory: open cases")
     ap.add_argument("--terminals", type=int, default=40_000, help="memory: terminals with a position")
@@ -752,6 +779,8 @@ def main() -> None:
             memory(kafka.bootstrap, red.url, args.cases, args.terminals, args.timeout)
         if args.latency or args.all:
             latency(kafka.bootstrap, red.url, args.rate, args.duration, args.timeout)
+            if args.batch_loop:
+                latency(kafka.bootstrap, red.url, args.rate, args.duration, args.timeout, batch_loop=True)
 
 
 if __name__ == "__main__":

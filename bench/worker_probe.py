@@ -123,5 +123,67 @@ def run_worker() -> None:
     worker.execute_from_commandline()
 
 
+async def batch_loop() -> None:
+    """Fix 1 of docs/performance.md as an experiment: the worker's processors behind a
+    plain aiokafka group consumer (``getmany``, commit after the flush), no Faust."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+
+    from gridpulse import settings as settings_mod
+    from gridpulse.runtime.kafka_tuning import aiokafka_consumer_kwargs
+    from gridpulse.schemas import encode
+    from gridpulse.topics import ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
+    from streams.processor import Record
+    from streams.wiring import make_processors
+
+    s = settings_mod.load()
+    r = aioredis.Redis.from_url(s.redis_url)
+    prod = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5)
+    await prod.start()
+
+    async def dead_sink(letters) -> None:
+        await asyncio.gather(*[await prod.send(s.topic(DEADLETTER), encode(d), key=k) for k, d in letters])
+
+    async def alert_sink(alerts) -> None:
+        await asyncio.gather(*[await prod.send(s.topic(ALERTS), encode(a), key=a.id.encode())
+                               for a in alerts])
+
+    cases, gps = make_processors(s, r, dead_sink, alert_sink)
+    procs = {s.topic(CASE_EVENTS): cases, s.topic(GPS_FIXES): gps}
+
+    class Revoke(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked) -> None:
+            for topic, proc in procs.items():
+                proc.drop(tp.partition for tp in revoked if tp.topic == topic)
+
+        async def on_partitions_assigned(self, assigned) -> None:
+            pass
+
+    c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.worker_id + ".batch",
+                         enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024,
+                         **aiokafka_consumer_kwargs(embedded=True))
+    c.subscribe(list(procs), listener=Revoke())
+    await c.start()
+    try:
+        while True:
+            batches = await c.getmany(max_records=s.batch_max, timeout_ms=int(s.batch_within * 1000))
+            by_topic: dict[str, list] = collections.defaultdict(list)
+            for tp, recs in batches.items():
+                by_topic[tp.topic].extend(Record(m.partition, m.offset, m.key, m.value) for m in recs)
+            for topic, recs in by_topic.items():
+                await procs[topic].process(recs)
+            if batches:
+                await c.commit()
+    finally:
+        await c.stop()
+        await prod.stop()
+
+
 if __name__ == "__main__":
-    run_worker()
+    if sys.argv[1:] == ["--batch-loop"]:
+        import asyncio
+        asyncio.run(batch_loop())
+    else:
+        run_worker()

@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pathlib import Path
+
 import faust
+import mode
 import redis.asyncio as aioredis
 
 from gridpulse.runtime.broker import is_embedded_broker
@@ -29,11 +32,14 @@ log = logging.getLogger("gridpulse.worker")
 
 def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     """The worker's Faust app, wired to ``bootstrap`` and ``redis_url``."""
+    datadir = Path(settings.log_dir).parent / "faust-data"
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_port=settings.worker_web_port,
+        datadir=str(datadir / "{conf.name}"),
         web_host="127.0.0.1",
         producer_enable_idempotence=settings.kafka_idempotent,
         **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions),
@@ -71,7 +77,11 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
                                           e.message.key, e.message.value) for e in events)
 
         agent.__name__ = agent.__qualname__ = name
-        return app.agent(topic, name=f"gridpulse.{name}")(agent)
+        # A processor that raises has lost track of its state: crash the worker (the
+        # process exits and is restarted) rather than let Faust restart the agent into
+        # a process that looks alive and does nothing.
+        return app.agent(topic, name=f"gridpulse.{name}",
+                         supervisor_strategy=mode.CrashingSupervisor)(agent)
 
     agent_for(case_topic, "cases")
     agent_for(gps_topic, "gps")

@@ -90,20 +90,19 @@ class Rules:
         return self._clock(name, info.category, info.severity, start)
 
     def clocks(self, view: CaseView, info: CaseInfo) -> list[tuple[object, int | None]]:
-        """Every clock the case ran, with its stop time (None while running)."""
-        out = []
-        reg = view.first.get("registered")
-        if reg is not None:
-            first_dispatch = view.spans[0].start if view.spans else None
-            out.append((self.clock("dispatch", info, reg), first_dispatch))
+        """Every clock the case ran, with its stop time (None while running).
+
+        A dispatch clock for each wait for dispatch (after registration, a return or a
+        reopening), a handle clock for each department span, a verify clock from the
+        last handling.
+        """
+        out = [(self.clock("dispatch", info, w.start), w.end) for w in view.waits]
         for span in view.spans:
             out.append((self.clock("handle", info, span.start), span.end))
         handled = view.entered.get("handled")
         if handled is not None and view.stage in ("handled", "verified", "closed", "evaluated"):
             verified = view.entered.get("verified") if view.stage != "handled" else None
             out.append((self.clock("verify", info, handled), verified))
-        if view.stage in ("returned", "reopened"):
-            out.append((self.clock("dispatch", info, view.entered[view.stage]), None))
         return out
 
 

@@ -68,6 +68,14 @@ class Span:
 
 
 @dataclass
+class Wait:
+    """A wait for dispatch: from registration, a return or a reopening to the next dispatch."""
+
+    start: int
+    end: int | None = None  # None while the case still waits
+
+
+@dataclass
 class CaseView:
     """What a case is, after folding its valid events in event-time order."""
 
@@ -77,6 +85,7 @@ class CaseView:
     entered: dict[str, int] = field(default_factory=dict)  # stage -> last time entered
     first: dict[str, int] = field(default_factory=dict)  # stage -> first time entered
     spans: list[Span] = field(default_factory=list)
+    waits: list[Wait] = field(default_factory=list)
     satisfaction: int | None = None
     reopened: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (event id, reason)
@@ -117,6 +126,10 @@ def step(view: CaseView, ev: EventLike) -> None:
         view.level += 1
         return
     running = view.span
+    if kind == "dispatched" and view.waits and view.waits[-1].end is None:
+        view.waits[-1].end = t
+    elif kind in ("registered", "returned", "reopened"):
+        view.waits.append(Wait(t))
     if kind in ("dispatched", "reassigned"):
         if running is not None:  # reassigned: the old department's clock stops
             running.end, running.outcome = t, kind

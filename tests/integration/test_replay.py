@@ -21,7 +21,6 @@ from gridpulse.city import load_city
 from gridpulse.clock import parse_local
 from gridpulse.loop.facts import Rules
 from gridpulse.schemas import CaseEvent, decode_case, decode_gps
-from gridpulse.views import LiveView
 from producers.replay import REPLAYABLE
 from producers.simulator import Message
 from tests import oracle
@@ -61,77 +60,9 @@ def read_log(path: Path) -> list[SimpleNamespace]:
     return out
 
 
-# -- a known bug, diagnosed (see test_a_wait_after_a_return_keeps_its_alerts) -------------
-
-VANISHING_CLOCK = (
-    "gridpulse/loop/facts.py Rules.clocks(): the dispatch clock that runs while a case is "
-    "`returned` (or `reopened`) is listed only while the case is still in that stage, with "
-    "stop=None; once the case is dispatched again the clock is dropped instead of being "
-    "kept with stop=<re-dispatch time>. So alerts(view, info, final) is not monotonic in the "
-    "history: a warning/overdue/escalation of that clock that really happened (the worker "
-    "emits it when its watermark passes the moment + lateness before the re-dispatch "
-    "arrives) is absent from the fold of the full log (the oracle), and whether the worker "
-    "emitted it depends on where its batches split (advance() runs once per batch). "
-    "The same loss makes a late re-dispatch after a return count as on time in ontime|*.")
-
-
-def _vanished_clock_alert(alert_id: str, events: dict[str, list]) -> bool:
-    """Whether an alert belongs to a post-return/reopen dispatch clock (the known bug)."""
-    case, clock, start = alert_id.split(":")[:3]
-    return clock == "dispatch" and any(
-        e.type in ("returned", "reopened") and e.ts == int(start) for e in events.get(case, ()))
-
-
-DUPLICATE_KEYS = (
-    "streams/case_state.py CasePartition.refresh() applies a case's contribution as SET "
-    "differences ('Keys appear at most once in a contribution'), but "
-    "gridpulse/loop/facts.contribution() emits one per-span key per department clock "
-    "(disp|area|d:<dept>|<day>, ret|..., dur|area|d:<dept>|handle|...): a case dispatched "
-    "twice to the same department on one day (returned and re-dispatched to it; the "
-    "simulator does this for single-department categories: 76 cases in the test day) "
-    "carries the key twice. The oracle sums the list (2), the worker counts it once (1).")
-
-
-def _per_span_key(k: str) -> bool:
-    return k.startswith(("disp|", "ret|")) or (k.startswith("dur|") and "|d:" in k)
-
-
 def check_against_oracle(s, city, msgs, alerts: dict) -> None:
-    """Every figure and alert equals the oracle's, except the two diagnosed bugs above,
-    which turn the test into an xfail naming them; any other difference fails."""
-    known = []
-    try:
-        want, want_alerts = _assert_views_equal_oracle(s, city, msgs)
-    except AssertionError:
-        cases = [m.value for m in msgs if m.topic == "case-events"]
-        rules = Rules.load(s.sla_file, s.holidays_file, s.timezone)
-        want, want_alerts = oracle.case_views(city, cases, rules, s.partitions,
-                                              int(s.allowed_lateness_s * 1000))
-        got = redis_counters(s)
-        diff = {k: (got.get(k), want.get(k)) for k in got.keys() | want.keys() if got.get(k) != want.get(k)}
-        assert diff, "a check besides the counters failed"
-        assert {k: v for k, v in diff.items() if not _per_span_key(k)} == {}
-        known.append(f"{len(diff)} per-span counters differ, e.g. {sorted(diff.items())[:3]}: {DUPLICATE_KEYS}")
-        # the checks _assert_views_equal_oracle did not reach
-        view = LiveView.from_url(s.redis_url, s.redis_prefix, s.timezone)
-        gps = [m.value for m in msgs if m.topic == "gps-fixes"]
-        assert view.watermark() == max([c.ts for c in cases] + [f.ts for b in gps for f in b.fixes])
-        assert view.kpis(city.code).open == want[f"open|{city.code}"]
-        got_pos = {p[0]: (p[3], p[1], p[2], p[4], p[5]) for p in view.positions(active_ms=10**12)}
-        assert got_pos == oracle.positions(gps)
-    common = alerts.keys() & want_alerts.keys()
-    assert {i: alerts[i] for i in common} == {i: want_alerts[i] for i in common}
-    assert sorted(want_alerts.keys() - alerts.keys()) == []
-    events: dict[str, list] = {}
-    for m in msgs:
-        if m.topic == "case-events":
-            events.setdefault(m.value.case, []).append(m.value)
-    extra = sorted(alerts.keys() - want_alerts.keys())
-    assert [i for i in extra if not _vanished_clock_alert(i, events)] == []
-    if extra:
-        known.append(f"{len(extra)} alert(s) {extra}: {VANISHING_CLOCK}")
-    if known:
-        pytest.xfail("everything else equals the oracle; known bugs: " + " || ".join(known))
+    """Every figure and every alert equals the oracle's."""
+    _assert_views_equal_oracle(s, city, msgs, alerts=alerts)
 
 
 def test_replayed_log_equals_oracle_and_a_second_replay_changes_nothing(
@@ -182,7 +113,6 @@ def test_replayed_log_equals_oracle_and_a_second_replay_changes_nothing(
         worker.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=VANISHING_CLOCK)
 def test_a_wait_after_a_return_keeps_its_alerts(kafka_bootstrap, redis_url, topic_prefix, city):
     """A case returned by its department waits past its re-dispatch warning, then is
     dispatched again: the warning happened, live and in the log, so the worker's alerts
@@ -271,11 +201,12 @@ def test_replay_sends_values_byte_for_byte_and_skips_bad_lines(
     assert f"{only_bad}:1: skipped" in proc.stderr and f"{only_bad}:2: skipped" in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=DUPLICATE_KEYS)
 def test_a_case_dispatched_twice_to_one_department_counts_like_the_oracle(
         kafka_bootstrap, redis_url, topic_prefix, city):
     """Returned, then dispatched again to the same department the same day: the worker's
-    counters must equal the batch recomputation (deterministic reproduction)."""
+    counters must equal the batch recomputation. (Regression: its disp| key appeared twice
+    in the case's contribution, which the worker's set-difference update counted once;
+    fixed in 1726c58 by making the keys unique per case.)"""
     s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
     grid, cat, dept = city.grids[0].code, "food_drug", "market"
     t0 = parse_local("2026-11-27T10:00:00", s.timezone)

@@ -92,3 +92,10 @@ def test_check_names_the_field():
     view = fold(seq(*FULL[:3]))
     assert "$.dept" in check(view, E("x", "handled", 10**6, "police"))
     assert check(view, E("x", "handled", 10**6, "urban")) is None
+
+
+def test_waits_for_dispatch_are_kept_with_their_end():
+    view = fold(seq(*FULL[:3], ("returned", "urban"), ("dispatched", "housing"), "escalated"))
+    assert [(w.start, w.end) for w in view.waits] == [(60_000, 120_000), (180_000, 240_000)]
+    view = fold(seq(*FULL[:7], "reopened"))
+    assert view.waits[-1].start == 420_000 and view.waits[-1].end is None
