@@ -353,9 +353,10 @@ async def targets_of(bootstrap: str, s: settings_mod.Settings) -> dict[tuple[str
 
 
 def gridpulse_worker(bootstrap: str, s: settings_mod.Settings, n: int, timeout: float,
-                     profile_to: Path | None = None) -> tuple[Result, int]:
+                     profile_to: Path | None = None, batch_loop: bool = False) -> tuple[Result, int]:
     targets = asyncio.run(targets_of(bootstrap, s))
-    w = Worker(s, "gridpulse-worker" + ("-profiled" if profile_to else ""), profile_to)
+    name = "batch-loop" if batch_loop else "gridpulse-worker" + ("-profiled" if profile_to else "")
+    w = Worker(s, name, profile_to, batch_loop=batch_loop)
     try:
         first, done = wait_worker(s, w, targets, timeout)
         hwm, _ = vm_hwm_kb(w.pid())
@@ -363,16 +364,18 @@ def gridpulse_worker(bootstrap: str, s: settings_mod.Settings, n: int, timeout: 
     finally:
         w.stop()
     label = "(c) gridpulse worker" + (" [py-spy]" if profile_to else "")
+    if batch_loop:
+        label = "(d) same processors, aiokafka loop"
     return Result(variant=label, events=n, total_s=done - w.t0, join_s=first - w.t0,
                   cpu_s=cpu - w.cpu_at_first), hwm
 
 
 # --------------------------------------------------------------------------- sections
 def print_table(results: list[Result]) -> None:
-    log(f"\n{'variant':<30} {'events':>9} {'seconds':>8} {'join s':>7} {'events/s':>9} "
+    log(f"\n{'variant':<36} {'events':>9} {'seconds':>8} {'join s':>7} {'events/s':>9} "
         f"{'ev/s excl. join':>15} {'CPU s*':>6} {'ev/CPU-s':>9}")
     for r in results:
-        log(f"{r['variant']:<30} {r['events']:>9,} {r['total_s']:>8.2f} {r['join_s']:>7.2f} "
+        log(f"{r['variant']:<36} {r['events']:>9,} {r['total_s']:>8.2f} {r['join_s']:>7.2f} "
             f"{r.rate:>9,.0f} {r.rate_ex_join:>15,.0f} {r.get('cpu_s', float('nan')):>6.1f} "
             f"{r.per_cpu_s:>9,.0f}")
 
@@ -382,7 +385,7 @@ async def _setup_topics(bootstrap: str, s: settings_mod.Settings) -> None:
 
 
 def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: float,
-               profile: bool, with_parts: bool = False) -> None:
+               profile: bool, with_parts: bool = False, batch_loop: bool = False) -> None:
     s = make_settings(bootstrap, redis_url, f"tp{uuid.uuid4().hex[:6]}.")
     asyncio.run(_setup_topics(bootstrap, s))
     t = time.perf_counter()
@@ -401,6 +404,13 @@ def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: flo
     log("(c) gridpulse worker ...")
     res_c, hwm = gridpulse_worker(bootstrap, s, n, timeout)
     results.append(res_c)
+    res_d = None
+    if batch_loop:
+        log("(d) experiment: the worker's processors behind a plain aiokafka getmany loop ...")
+        s_d = s.replace(worker_id=f"{s.topic_prefix}d-{uuid.uuid4().hex[:4]}",
+                        redis_prefix=f"d{uuid.uuid4().hex[:4]}:", worker_web_port=free_port())
+        res_d, _ = gridpulse_worker(bootstrap, s_d, n, timeout, batch_loop=True)
+        results.append(res_d)
     print_table(results)
     a = results[0]
     b = results[1] if n_base else None
@@ -412,6 +422,11 @@ def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: flo
             f"({res_c.rate / b.rate:.1f}x including)   bar: >= 20x")
     log("* CPU seconds of the consuming process after its first sign of consumption "
         "(a: the bench process from start)")
+    if res_d is not None:
+        log(f"(d) would give: d/a = {res_d.rate_ex_join / a.rate_ex_join:.1%} excluding join"
+            + (f", d/b = {res_d.rate_ex_join / b.rate_ex_join:.1f}x" if b is not None else "")
+            + f"; per CPU second d/a = {res_d.per_cpu_s / a.per_cpu_s:.1%}"
+            + (f", d/b = {res_d.per_cpu_s / b.per_cpu_s:.1f}x" if b is not None else ""))
     log(f"per CPU second (less sensitive to a busy machine): c/a = {res_c.per_cpu_s / a.per_cpu_s:.1%}"
         + (f", c/b = {res_c.per_cpu_s / b.per_cpu_s:.1f}x" if b is not None else ""))
     if profile:
@@ -755,7 +770,9 @@ def main() -> None:
                     help="throughput, then where (c)'s CPU goes (timers) and the same processors "
                          "behind a plain aiokafka batch consumer")
     ap.add_argument("--batch-loop", action="store_true",
-                    help="latency: also measure the processors behind a plain aiokafka loop (fix 1)")
+                    help="also measure (d): the worker's processors behind a plain aiokafka getmany "
+                         "loop in a subprocess (fix 1 of docs/performance.md), in the "
+                         "throughput table and the latency section")
     ap.add_argument("--all", action="store_true", help="throughput (+ --parts), memory and latency")
     ap.add_argument("--cases", type=int, default=100_000, help="memory: open cases")
     ap.add_argument("--terminals", type=int, default=40_000, help="memory: terminals with a position")
@@ -774,7 +791,7 @@ def main() -> None:
         log(f"embedded Tansu at {kafka.bootstrap}, redis at {red.url}")
         if not only:
             throughput(kafka.bootstrap, red.url, args.events, args.baseline_events, args.timeout,
-                       args.profile, args.parts or args.all)
+                       args.profile, args.parts or args.all, args.batch_loop)
         if args.memory or args.all:
             memory(kafka.bootstrap, red.url, args.cases, args.terminals, args.timeout)
         if args.latency or args.all:

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 
 import msgspec
 
-from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change
+from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change, typical_from
 from gridpulse.loop.lifecycle import STAGE_ORDER, CaseView, fold
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, encode
 
@@ -79,7 +79,20 @@ class CasePartition:
         self.counters: Counter[str] = Counter()
         self.recent: dict[str, int] = {}  # case id -> report time
         self._heap: list[tuple[int, str]] = []
+        self._typical: dict[tuple[str, str], dict[int, int | None]] = {}
         self.clear_dirty()
+
+    def typical(self, dept: str, category: str, day: int) -> int | None:
+        """This partition's p75 handling time for ``dept``/``category`` before ``day``."""
+        per_day = self._typical.setdefault((dept, category), {})
+        if day not in per_day:
+            per_day[day] = typical_from(self.counters.get, dept, category, day)
+        return per_day[day]
+
+    def _learned(self, key: str) -> None:
+        # an h| counter moved: what was learned for that department and category is stale
+        _, dept, cat, _ = key.split("|", 3)
+        self._typical.pop((dept, cat), None)
 
     def clear_dirty(self) -> None:
         """Forget what changed (after a successful write)."""
@@ -139,11 +152,15 @@ class CasePartition:
             for k in old_set - new_set:
                 c[k] -= 1
                 d.add(k)
+                if k[0] == "h":
+                    self._learned(k)
             for k in new_set - old_set:
                 c[k] += 1
                 d.add(k)
+                if k[0] == "h":
+                    self._learned(k)
             self.contrib[case] = new
-        due = alerts(view, info, now - self.lateness, self.rules, clocks)
+        due = alerts(view, info, now - self.lateness, self.rules, clocks, self.typical)
         if due:
             emitted = set(rec.emitted)
             for a in due:
@@ -151,7 +168,7 @@ class CasePartition:
                     rec.emitted.append(a.id)
                     self.alerts_out.append(a)
         self.views[case] = view
-        wake = next_change(view, info, now, self.lateness, self.rules, clocks)
+        wake = next_change(view, info, now, self.lateness, self.rules, clocks, self.typical)
         if view.rejected:
             held = {e for e, _ in view.rejected}
             pending = [h.ts + self.lateness for h in rec.history
@@ -213,6 +230,17 @@ class CasePartition:
         publishing and saving).
         """
         self.views, self.contrib, self.counters, self._heap = {}, {}, Counter(), []
+        self._typical = {}
+        # First the counters alone: what the partition learned ("likely to breach") must
+        # be complete before any case's alerts are judged against it.
+        for i, (case, rec) in enumerate(list(self.cases.items())):
+            view = fold(rec.history, presorted=True)
+            info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity,
+                            rec.reported, rec.reporter)
+            self.contrib[case] = contribution(view, info, self.watermark, self.rules)
+            self.counters.update(self.contrib[case])
+            if every and i % every == every - 1:
+                yield i + 1
         for i, (case, rec) in enumerate(list(self.cases.items())):
             sent = (len(rec.emitted), len(rec.dead))
             self.refresh(case)

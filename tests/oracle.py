@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution
+from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, typical_from
 from gridpulse.loop.lifecycle import fold
 from gridpulse.schemas import Alert, CaseEvent, GpsBatch
 
@@ -41,18 +41,28 @@ def case_views(city, events: list[CaseEvent], rules: Rules, partitions: int,
         by_case[ev.case][ev.id] = ev  # the same id twice is one event
         p = partition_of(ev.case, partitions)
         wm[p] = max(wm[p], ev.ts)
-    counters: Counter = Counter()
-    out: dict[str, Alert] = {}
+    parts: dict[int, list] = defaultdict(list)
     for case, evs in by_case.items():
-        now = wm[partition_of(case, partitions)]
         view = fold(evs.values())
         reports = sorted((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
         where = reports[0] if reports else min(evs.values(), key=lambda e: e.ts)
         info = CaseInfo(case, lineage(city, where.grid), where.category, where.severity,
                         reports[0].ts if reports else 0, (reports[0].actor or "") if reports else "")
-        counters.update(contribution(view, info, now, rules))
-        for a in alerts(view, info, now - lateness_ms, rules):
-            out[a.id] = a
+        parts[partition_of(case, partitions)].append((view, info))
+    counters: Counter = Counter()
+    out: dict[str, Alert] = {}
+    for p, cases in parts.items():
+        mine: Counter = Counter()  # a partition learns typical handling times from its own cases
+        for view, info in cases:
+            mine.update(contribution(view, info, wm[p], rules))
+        counters += mine
+
+        def typical(dept, cat, day, mine=mine):
+            return typical_from(mine.get, dept, cat, day)
+
+        for view, info in cases:
+            for a in alerts(view, info, wm[p] - lateness_ms, rules, typical=typical):
+                out[a.id] = a
     return +counters, out
 
 

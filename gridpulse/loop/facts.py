@@ -21,6 +21,8 @@ Counter keys (``|``-separated; ``area`` is a grid, community, town, district or 
 - ``disp|area|d:<dept>|<day>`` / ``ret|area|d:<dept>|<day>``: cases dispatched to a
   department, and returned by it ("not ours"), by day (districts, city); a case counts
   once per department and day however often it went back and forth.
+- ``h|<dept>|<category>|<day>|<bucket>``: handling times per department and category,
+  the partition's memory for "likely to breach" (its typical, p75, handling time).
 - ``w:new|<worker>|<day>``, ``w:closed|...``, ``w:ontime|...``, ``w:eval|...``, ``w:sat|...``:
   the same figures per grid worker who reported the case (by the days above).
 """
@@ -31,6 +33,7 @@ import sys
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from gridpulse.clock import local_day, minute
 from gridpulse.schemas import Alert
@@ -203,15 +206,58 @@ def _durations(view: CaseView, info: CaseInfo, tz: str) -> tuple[str, ...]:
             if span.outcome == "returned":
                 keys += _top_keys("ret|{}|d:{}|{}", top, span.dept, local_day(span.end, tz))
             elif span.outcome == "handled":
-                keys += _top_keys("dur|{}|d:{}|handle|{}|{}", top, span.dept,
-                                  local_day(span.end, tz), bucket(span.end - span.start))
+                day, bk = local_day(span.end, tz), bucket(span.end - span.start)
+                keys += _top_keys("dur|{}|d:{}|handle|{}|{}", top, span.dept, day, bk)
+                keys += (_intern(f"h|{span.dept}|{info.category}|{day}|{bk}"),)
     # A case returned and re-dispatched to the same department the same day must still
     # count once (per case, not per dispatch): keys stay unique, as refresh() relies on.
     return tuple(dict.fromkeys(keys)) if len(view.spans) > 1 else keys
 
 
+#: (department, category, local day) -> typical (p75) handling time in ms, or None.
+Typical = Callable[[str, str, int], "int | None"]
+
+
+TYPICAL_DAYS = 28  # how far back the typical handling time looks
+TYPICAL_MIN_CASES = 5  # fewer handled cases than this: nothing learned yet
+TYPICAL_Q = 0.75
+
+
+def typical_from(get: Callable[[str], int], dept: str, category: str, day: int) -> int | None:
+    """p75 handling time (ms, a histogram edge) of ``dept`` for ``category`` over the
+    ``TYPICAL_DAYS`` days before ``day``, from ``h|`` counters read with ``get``."""
+    hist = [0] * (len(DURATION_EDGES_MIN) + 1)
+    for d in range(day - TYPICAL_DAYS, day):
+        for b in range(len(hist)):
+            v = get(f"h|{dept}|{category}|{d}|{b}")
+            if v:
+                hist[b] += v
+    total = sum(hist)
+    if total < TYPICAL_MIN_CASES:
+        return None
+    seen = 0
+    for b, n in enumerate(hist):
+        seen += n
+        if seen >= TYPICAL_Q * total:
+            return DURATION_EDGES_MIN[b] * 60_000 if b < len(DURATION_EDGES_MIN) else None
+    return None
+
+
+def likely_moment(c, dept: str | None, info: CaseInfo, typical: Typical | None, tz: str) -> int | None:
+    """When a handle clock becomes "likely to breach": the remaining time (wall clock) is
+    shorter than the department's typical (p75) handling time for the category, as
+    learned up to the day before the clock started. None if not learned or too late."""
+    if c.name != "handle" or typical is None or not dept:
+        return None
+    p75 = typical(dept, info.category, local_day(c.start, tz))
+    if p75 is None:
+        return None
+    at = max(c.start, c.deadline - p75)
+    return at if at < c.deadline else None
+
+
 def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules,
-           clocks: list | None = None) -> list[Alert]:
+           clocks: list | None = None, typical: Typical | None = None) -> list[Alert]:
     """Alerts whose moment has passed by ``final`` (now minus the allowed lateness).
 
     Each has a stable id ``<case>:<clock>:<start>:<kind>[:<level>]``: receivers dedupe on it.
@@ -222,18 +268,22 @@ def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules,
     if clocks is None:
         clocks = rules.clocks(view, info) if view.stage is not None else []
     for c, stop in clocks:
-        if c.warn_at > final:
+        dept = _dept_at(view, c.start) if c.name == "handle" else None
+        likely = likely_moment(c, dept, info, typical, rules.tz)
+        if c.warn_at > final and (likely is None or likely > final):
             continue  # nothing of this clock has happened yet (the common case)
         base = f"{info.case}:{c.name}:{c.start}"
         stage = {"dispatch": "registered", "handle": "dispatched", "verify": "handled"}[c.name]
-        dept = _dept_at(view, c.start) if c.name == "handle" else None
 
         def emit(kind: str, at: int, suffix: str = "", **extra) -> None:
             out.append(Alert(id=f"{base}:{kind}{suffix}", kind=kind, ts=at, case=info.case,
                              stage=stage, deadline=c.deadline, dept=dept, severity=info.severity,
                              category=info.category, **where, **extra))
 
-        for kind, at in (("warning", c.warn_at), ("overdue", c.deadline)):
+        moments = [("warning", c.warn_at), ("overdue", c.deadline)]
+        if likely is not None:
+            moments.append(("likely_breach", likely))
+        for kind, at in moments:
             if at <= final and (stop is None or stop >= at):
                 emit(kind, at)
         for level, at in enumerate(c.escalations, start=1):
@@ -252,13 +302,15 @@ def _dept_at(view: CaseView, start: int) -> str | None:
 
 
 def next_change(view: CaseView, info: CaseInfo, now: int, lateness: int, rules: Rules,
-                clocks: list | None = None) -> int | None:
+                clocks: list | None = None, typical: Typical | None = None) -> int | None:
     """The next instant after ``now`` at which time alone changes this case's facts."""
     if view.stage is None:
         return None
     times = []
     for c, stop in rules.clocks(view, info) if clocks is None else clocks:
-        for at in (c.warn_at, c.deadline, *c.escalations):
+        likely = likely_moment(c, _dept_at(view, c.start) if c.name == "handle" else None,
+                               info, typical, rules.tz)
+        for at in (c.warn_at, c.deadline, *c.escalations, *((likely,) if likely else ())):
             times += [at, at + lateness]
         if stop is not None:
             times.append(stop + lateness)

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from gridpulse.clock import parse_local
-from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution
+from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, typical_from
 from gridpulse.loop.lifecycle import fold
 from gridpulse.schemas import CaseEvent
 from streams.case_state import CasePartition
@@ -48,13 +48,16 @@ def batch_sum(events, now):
     by_case = {}
     for e in events:
         by_case.setdefault(e.case, {})[e.id] = e
-    total, out_alerts = Counter(), {}
+    total, out_alerts, cases = Counter(), {}, []
     for case, evs in by_case.items():
         view = fold(evs.values())
         rep = min((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
         info = CaseInfo(case, LINEAGE[rep.grid], rep.category, rep.severity, rep.ts, rep.actor or "")
         total.update(contribution(view, info, now, RULES))
-        out_alerts.update({a.id: a for a in alerts(view, info, now - LATE, RULES)})
+        cases.append((view, info))
+    for view, info in cases:
+        typical = lambda d, c, day: typical_from(total.get, d, c, day)  # noqa: E731
+        out_alerts.update({a.id: a for a in alerts(view, info, now - LATE, RULES, typical=typical)})
     return +total, out_alerts
 
 
@@ -175,3 +178,28 @@ def test_a_contribution_names_each_key_once():
     st, _ = run(sorted(EVENTS, key=lambda e: e.ts))
     for case, keys in st.contrib.items():
         assert len(keys) == len(set(keys)), case
+
+
+def test_likely_to_breach_uses_what_the_department_took_before():
+    # Thursday: six sanitation cases that urban took 3h30 to handle (of 4 working hours).
+    thu = -24 * 60
+    history = []
+    for i in range(6):
+        history += loop(f"h{i}", thu + i, handle_after=210)
+    # Friday 09:00: a new one is dispatched; with a typical 3.5-4 h, it is likely to
+    # breach well before the 80% warning.
+    today = loop("n", 0)[:3] + [ev("x", 0, "reported", 180)]
+    events = history + today
+    st, sent = run(sorted(events, key=lambda e: e.ts))
+    likely = [a for a in sent.values() if a.kind == "likely_breach"]
+    assert [a.case for a in likely] == ["n"]
+    warn = [a for a in sent.values() if a.case == "n" and a.kind == "warning"]
+    assert not warn or likely[0].ts < warn[0].ts
+    assert likely[0].ts == likely[0].deadline - 240 * MIN  # the p75 edge: 240 min
+    want, want_alerts = batch_sum(events, st.watermark)
+    assert +st.counters == want and sent == want_alerts
+
+
+def test_nothing_learned_nothing_predicted():
+    st, sent = run(sorted(loop("a", 0), key=lambda e: e.ts))
+    assert not [a for a in sent.values() if a.kind == "likely_breach"]
