@@ -115,10 +115,29 @@ def mix(msgs: list[Msg]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(c.items()))
 
 
+# Last offset written per (kind, partition), from the producer's RecordMetadata. Not from
+# ListOffsets: Tansu 0.6.0 (memory storage) answers ListOffsets(latest) with a stale value
+# when a partition holds multi-record batches (e.g. 1 for a partition with 2,500 records
+# in one batch), so "end offset - 1" would declare a worker caught up far too early.
+PRODUCED: dict[str, dict[tuple[str, int], int]] = collections.defaultdict(dict)
+
+
 async def produce(bootstrap: str, s: settings_mod.Settings, msgs: list[Msg]) -> float:
-    """Send ``msgs`` as fast as possible with acks=all; returns seconds."""
+    """Send ``msgs`` as fast as possible with acks=all; returns seconds.
+
+    Records the last offset of every partition in ``PRODUCED[s.topic_prefix]``.
+    """
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                          max_batch_size=1024 * 1024, request_timeout_ms=60_000)
+    kind = {s.topic(CASE_EVENTS): "case", s.topic(GPS_FIXES): "gps"}
+    last = PRODUCED[s.topic_prefix]
+
+    def note(results) -> None:
+        for md in results:
+            k = (kind[md.topic], md.partition)
+            if md.offset > last.get(k, -1):
+                last[k] = md.offset
+
     await p.start()
     t0 = time.perf_counter()
     try:
@@ -126,23 +145,12 @@ async def produce(bootstrap: str, s: settings_mod.Settings, msgs: list[Msg]) -> 
         for topic, key, value, ts in msgs:
             futs.append(await p.send(s.topic(topic), value, key=key, timestamp_ms=ts))
             if len(futs) >= 20_000:
-                await asyncio.gather(*futs)
+                note(await asyncio.gather(*futs))
                 futs.clear()
-        await asyncio.gather(*futs)
+        note(await asyncio.gather(*futs))
     finally:
         await p.stop()
     return time.perf_counter() - t0
-
-
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await c.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in (c.partitions_for_topic(t) or ())]
-        ends = await c.end_offsets(tps)
-        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
-    finally:
-        await c.stop()
 
 
 def cpu_s(pid: int) -> float:
@@ -347,9 +355,8 @@ def wait_worker(s: settings_mod.Settings, w: Worker, targets: dict[tuple[str, in
 
 
 async def targets_of(bootstrap: str, s: settings_mod.Settings) -> dict[tuple[str, int], int]:
-    ends = await end_offsets(bootstrap, [s.topic(CASE_EVENTS), s.topic(GPS_FIXES)])
-    kind = {s.topic(CASE_EVENTS): "case", s.topic(GPS_FIXES): "gps"}
-    return {(kind[t], p): end - 1 for (t, p), end in ends.items() if end > 0}
+    """(kind, partition) -> last offset produced (see :data:`PRODUCED`)."""
+    return dict(PRODUCED[s.topic_prefix])
 
 
 def gridpulse_worker(bootstrap: str, s: settings_mod.Settings, n: int, timeout: float,
@@ -368,6 +375,38 @@ def gridpulse_worker(bootstrap: str, s: settings_mod.Settings, n: int, timeout: 
         label = "(d) same processors, aiokafka loop"
     return Result(variant=label, events=n, total_s=done - w.t0, join_s=first - w.t0,
                   cpu_s=cpu - w.cpu_at_first), hwm
+
+
+def compare_views(redis_url: str, prefix_a: str, prefix_b: str) -> tuple[int, list[str]]:
+    """Compare every key under two Redis prefixes (hashes, sets, sorted sets, strings)."""
+    r = redis.Redis.from_url(redis_url)
+
+    def dump(prefix: str) -> dict[str, object]:
+        out = {}
+        for key in r.scan_iter(match=f"{prefix}*", count=1000):
+            k = key.decode()[len(prefix):]
+            t = r.type(key).decode()
+            if t == "hash":
+                out[k] = r.hgetall(key)
+            elif t == "zset":
+                out[k] = r.zrange(key, 0, -1, withscores=True)
+            elif t == "set":
+                out[k] = r.smembers(key)
+            elif t == "string":
+                out[k] = r.get(key)
+            elif t == "list":
+                out[k] = r.lrange(key, 0, -1)
+        return out
+
+    a, b = dump(prefix_a), dump(prefix_b)
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    for k in diff[:2]:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            fields = [f for f in va.keys() | vb.keys() if va.get(f) != vb.get(f)]
+            log(f"  {k}: {len(va)} vs {len(vb)} fields, {len(fields)} differ, e.g. "
+                + "; ".join(f"{f!r}: {va.get(f)!r} vs {vb.get(f)!r}" for f in fields[:2]))
+    return len(a.keys() & b.keys()) - len([k for k in diff if k in a and k in b]), diff
 
 
 # --------------------------------------------------------------------------- sections
@@ -411,6 +450,9 @@ def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: flo
                         redis_prefix=f"d{uuid.uuid4().hex[:4]}:", worker_web_port=free_port())
         res_d, _ = gridpulse_worker(bootstrap, s_d, n, timeout, batch_loop=True)
         results.append(res_d)
+        same, diff = compare_views(redis_url, s.redis_prefix, s_d.redis_prefix)
+        log(f"(d) wrote the same Redis views as (c): {same} keys identical, "
+            f"{len(diff)} different{': ' + ', '.join(diff[:8]) if diff else ''}")
     print_table(results)
     a = results[0]
     b = results[1] if n_base else None

@@ -51,6 +51,11 @@ class Settings:
     worker_web_port: int = _env(
         "GRIDPULSE_WORKER_WEB_PORT", 6066,
         "Port of the Faust worker's own web server (status pages).")
+    worker_feed: str = _env(
+        "GRIDPULSE_WORKER_FEED", "batch",
+        "How the Faust worker hands records to the processors: `batch` (Faust's consumer "
+        "delivers into a batch queue; fast) or `stream` (agents with `take_events`; "
+        "idiomatic, ~10x more CPU per message, see docs/performance.md).")
     batch_max: int = _env(
         "GRIDPULSE_BATCH_MAX", 2000,
         "Most events a worker takes from a stream in one batch.")

@@ -24,6 +24,7 @@ from gridpulse.schemas import Alert, DeadLetter, encode
 from gridpulse.settings import Settings
 from gridpulse.topics import ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 
+from .batch_feed import BatchQueue
 from .processor import Record
 from .wiring import make_processors
 
@@ -68,13 +69,17 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     procs = {case_topic.get_topic_name(): cases, gps_topic.get_topic_name(): gps}
     app.gridpulse_processors = procs  # for status pages and tests
 
+    def records(events) -> list[Record]:
+        return [Record(e.message.partition, e.message.offset, e.message.key, e.message.value)
+                for e in events]
+
     def agent_for(topic: faust.TopicT, name: str):
+        """``GRIDPULSE_WORKER_FEED=stream``: an idiomatic agent taking batches of events."""
         proc = procs[topic.get_topic_name()]
 
         async def agent(stream) -> None:
             async for events in stream.take_events(settings.batch_max, settings.batch_within):
-                await proc.process(Record(e.message.partition, e.message.offset,
-                                          e.message.key, e.message.value) for e in events)
+                await proc.process(records(events))
 
         agent.__name__ = agent.__qualname__ = name
         # A processor that raises has lost track of its state: crash the worker (the
@@ -83,12 +88,35 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         return app.agent(topic, name=f"gridpulse.{name}",
                          supervisor_strategy=mode.CrashingSupervisor)(agent)
 
-    agent_for(case_topic, "cases")
-    agent_for(gps_topic, "gps")
+    def feed_for(topic: faust.TopicT, name: str):
+        """``GRIDPULSE_WORKER_FEED=batch``: Faust's consumer delivers into a batch queue."""
+        proc = procs[topic.get_topic_name()]
+        queue = BatchQueue(maxsize=settings.batch_max * 4)
+        topic._queue = queue  # the conductor puts each delivered event here
+        app.topics.add(topic)  # subscribe, as an agent's stream would
+
+        async def pump() -> None:
+            while True:
+                events = await queue.take(settings.batch_max, settings.batch_within)
+                try:
+                    await proc.process(records(events))
+                except Exception as exc:  # state is unknown now: stop the worker
+                    log.exception("%s processor failed; stopping the worker", name)
+                    await app.crash(exc)
+                    return
+                for e in events:
+                    e.ack()  # Faust may now commit these offsets
+
+        pump.__name__ = pump.__qualname__ = f"feed_{name}"
+        app.task(pump)
+
+    attach = feed_for if settings.worker_feed == "batch" else agent_for
+    attach(case_topic, "cases")
+    attach(gps_topic, "gps")
 
     @app.task
     async def declare_topics() -> None:
-        # Agents' topics are declared by Faust; the dead-letter topic only receives.
+        # Consumed topics are declared on subscription; these two only receive.
         await dead_topic.maybe_declare()
         await alert_topic.maybe_declare()
 
