@@ -370,7 +370,8 @@ def gridpulse_worker(bootstrap: str, s: settings_mod.Settings, n: int, timeout: 
         cpu = cpu_s(w.pid())
     finally:
         w.stop()
-    label = "(c) gridpulse worker" + (" [py-spy]" if profile_to else "")
+    label = ("(c) gridpulse worker" if s.worker_feed == "batch"
+             else "(c') worker, FEED=stream") + (" [py-spy]" if profile_to else "")
     if batch_loop:
         label = "(d) same processors, aiokafka loop"
     return Result(variant=label, events=n, total_s=done - w.t0, join_s=first - w.t0,
@@ -424,7 +425,8 @@ async def _setup_topics(bootstrap: str, s: settings_mod.Settings) -> None:
 
 
 def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: float,
-               profile: bool, with_parts: bool = False, batch_loop: bool = False) -> None:
+               profile: bool, with_parts: bool = False, batch_loop: bool = False,
+               with_stream: bool = True) -> None:
     s = make_settings(bootstrap, redis_url, f"tp{uuid.uuid4().hex[:6]}.")
     asyncio.run(_setup_topics(bootstrap, s))
     t = time.perf_counter()
@@ -440,9 +442,20 @@ def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: flo
     if n_base:
         log(f"(b) idiomatic Faust on the first {n_base:,} events of the same topics ...")
         results.append(faust_idiomatic(bootstrap, redis_url, s, n_base, timeout))
-    log("(c) gridpulse worker ...")
+    log("(c) gridpulse worker (GRIDPULSE_WORKER_FEED=batch, the default) ...")
     res_c, hwm = gridpulse_worker(bootstrap, s, n, timeout)
     results.append(res_c)
+    res_s = None
+    if with_stream:
+        log("(c') the same worker with GRIDPULSE_WORKER_FEED=stream (take_events agents) ...")
+        s_s = s.replace(worker_id=f"{s.topic_prefix}s-{uuid.uuid4().hex[:4]}",
+                        redis_prefix=f"s{uuid.uuid4().hex[:4]}:", worker_web_port=free_port(),
+                        worker_feed="stream")
+        res_s, _ = gridpulse_worker(bootstrap, s_s, n, timeout)
+        results.append(res_s)
+        same, diff = compare_views(redis_url, s.redis_prefix, s_s.redis_prefix)
+        log(f"(c') wrote the same Redis views as (c): {same} keys identical, "
+            f"{len(diff)} different{': ' + ', '.join(diff[:8]) if diff else ''}")
     res_d = None
     if batch_loop:
         log("(d) experiment: the worker's processors behind a plain aiokafka getmany loop ...")
@@ -471,6 +484,9 @@ def throughput(bootstrap: str, redis_url: str, n: int, n_base: int, timeout: flo
             + (f", d/b = {res_d.per_cpu_s / b.per_cpu_s:.1f}x" if b is not None else ""))
     log(f"per CPU second (less sensitive to a busy machine): c/a = {res_c.per_cpu_s / a.per_cpu_s:.1%}"
         + (f", c/b = {res_c.per_cpu_s / b.per_cpu_s:.1f}x" if b is not None else ""))
+    if res_s is not None:
+        log(f"c/c' = {res_c.rate_ex_join / res_s.rate_ex_join:.1f}x excluding join: what Faust's "
+            f"per-event stream machinery costs")
     if profile:
         prof(bootstrap, s, n, timeout)
     if with_parts:

@@ -33,6 +33,7 @@ SCORED_LEVELS = ("city", "district", "town")  # levels whose KPI answer carries 
 SCORE_KINDS = ("department", "town", "worker")
 # Worker ids have no registry to check against; only keep the key space clean.
 _WORKER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CASE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 class ApiError(Exception):
@@ -68,8 +69,8 @@ def _int_arg(name: str, default: int, bounds: tuple[int, int]) -> int:
 class Api:
     """The endpoints, bound to one view, city model and time zone."""
 
-    def __init__(self, view: LiveView, city: CityModel, tz: str) -> None:
-        self.view, self.city, self.tz = view, city, tz
+    def __init__(self, view: LiveView, city: CityModel, tz: str, rules=None) -> None:
+        self.view, self.city, self.tz, self.rules = view, city, tz, rules
 
     def _clock(self) -> tuple[int, int, dict]:
         """Watermark, its local day, and the time fields every answer carries."""
@@ -145,9 +146,22 @@ class Api:
         return doc
 
 
-def register(server: Flask, view: LiveView, city: CityModel, tz: str) -> None:
+    def case(self, case_id: str) -> dict:
+        if not _CASE_ID.match(case_id):
+            raise ApiError(400, "case", f"not a case id: {case_id!r}")
+        doc = self.view.case(case_id, self.rules)
+        if doc is None:
+            raise ApiError(404, "case", f"unknown case {case_id!r}")
+        g = self.city.grid(doc["grid"])
+        doc["area"] = {lvl: {"code": c, "name": self.city.area(c).name}
+                       for lvl, c in (("grid", g.code), ("community", g.community),
+                                      ("town", g.town), ("district", g.district))}
+        return doc
+
+
+def register(server: Flask, view: LiveView, city: CityModel, tz: str, rules=None) -> None:
     """Add the ``/api`` routes to the wall's Flask ``server``."""
-    api = Api(view, city, tz)
+    api = Api(view, city, tz, rules)
     bp = Blueprint("gridpulse_api", __name__, url_prefix=PREFIX)
 
     def route(rule: str, fn):
@@ -158,6 +172,7 @@ def register(server: Flask, view: LiveView, city: CityModel, tz: str) -> None:
     route("/kpi/<level>/<code>", api.kpi)
     route("/departments", api.departments)
     route("/score/<kind>/<code>", api.score)
+    route("/case/<case_id>", api.case)
 
     # Dash answers every unknown path with the page (for client-side routing); under
     # /api a typo must be a JSON 404, not 200 with HTML.

@@ -18,6 +18,7 @@ from flask import Response, abort, request
 
 from gridpulse.city import load_city
 from gridpulse.settings import Settings
+from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
 from . import api, callbacks, deck, layout
@@ -65,7 +66,8 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     app.layout = layout.build(city.name, spec, txt, settings.dash_interval_ms,
                               settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
     callbacks.register(app, view, city, feed, settings.timezone)
-    api.register(app.server, view, city, settings.timezone)
+    rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
+    api.register(app.server, view, city, settings.timezone, rules)
 
     @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
     def _static(ver: str, name: str):

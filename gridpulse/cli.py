@@ -1,4 +1,4 @@
-"""The ``gridpulse`` command: up, worker, simulate, replay, dashboard, kpi, settings."""
+"""The ``gridpulse`` command: up, worker, simulate, replay, dashboard, kpi, case, settings."""
 
 from __future__ import annotations
 
@@ -109,6 +109,19 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_case(args: argparse.Namespace) -> int:
+    """Print one case's full history and SLA clocks as JSON."""
+    from .loop.facts import Rules
+    from .views import LiveView
+    s = settings_mod.load()
+    view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone)
+    doc = view.case(args.case, Rules.load(s.sla_file, s.holidays_file, s.timezone))
+    if doc is None:
+        sys.exit(f"gridpulse case: unknown case {args.case!r}")
+    print(json.dumps(doc, ensure_ascii=False, indent=1 if args.pretty else None))
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the settings (or the README table)."""
     if args.markdown:
@@ -152,6 +165,10 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--level", default="city", choices=["city", "district", "town", "community", "grid"])
     k.add_argument("--code", help="area code (default: the city)")
     k.set_defaults(func=cmd_kpi)
+    cs = sub.add_parser("case", help="print one case's history (全程留痕) and SLA clocks as JSON")
+    cs.add_argument("case", help="case id")
+    cs.add_argument("--pretty", action="store_true")
+    cs.set_defaults(func=cmd_case)
     st = sub.add_parser("settings", help="print the settings")
     st.add_argument("--markdown", action="store_true", help="the README's table")
     st.set_defaults(func=cmd_settings)

@@ -7,6 +7,7 @@ epoch milliseconds (UTC); positions are WGS84 longitude/latitude.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -110,6 +111,25 @@ class DeadLetter(Struct, kw_only=True):
     at: int  # processing time, epoch ms
 
 
+# The hot path's GPS decoder: the same fields and numeric checks without the regex
+# patterns (msgspec runs one per string, ~3 µs a batch); decode_gps checks the three
+# identifiers with one regex instead, and falls back to the strict decoder for the
+# exact reason when anything is off.
+_LooseIdent = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class _FastGps(Struct, kw_only=True):
+    v: Literal[1] = 1
+    id: _LooseIdent
+    terminal: _LooseIdent
+    worker: _LooseIdent
+    grid: Annotated[str, Meta(min_length=6, max_length=20)]
+    fixes: Annotated[list[Fix], Meta(min_length=1, max_length=1000)]
+
+
+_ID = r"[A-Za-z0-9_.:\-]+"
+_IDENTS = re.compile(rf"{_ID}\x00{_ID}\x00{_ID}")
+_fast_gps = msgspec.json.Decoder(_FastGps)
 _case_decoder = msgspec.json.Decoder(CaseEvent)
 _gps_decoder = msgspec.json.Decoder(GpsBatch)
 _alert_decoder = msgspec.json.Decoder(Alert)
@@ -131,8 +151,17 @@ def decode_case(raw: bytes) -> CaseEvent:
 
 
 def decode_gps(raw: bytes) -> GpsBatch:
-    """Validate and decode a ``gps-fixes`` value; raises ``msgspec.ValidationError``."""
-    return _gps_decoder.decode(raw)
+    """Validate and decode a ``gps-fixes`` value; raises ``msgspec.ValidationError``.
+
+    Accepts exactly what :class:`GpsBatch` accepts (a test holds the two to that).
+    """
+    try:
+        b = _fast_gps.decode(raw)
+    except msgspec.ValidationError:
+        return _gps_decoder.decode(raw)  # raises the precise error
+    if b.grid.isdigit() and b.grid.isascii() and _IDENTS.fullmatch(f"{b.id}\x00{b.terminal}\x00{b.worker}"):
+        return GpsBatch(id=b.id, terminal=b.terminal, worker=b.worker, grid=b.grid, fixes=b.fixes)
+    return _gps_decoder.decode(raw)  # raises the precise error
 
 
 def decode_alert(raw: bytes) -> Alert:

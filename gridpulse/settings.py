@@ -60,7 +60,7 @@ class Settings:
         "GRIDPULSE_BATCH_MAX", 2000,
         "Most events a worker takes from a stream in one batch.")
     batch_within: float = _env(
-        "GRIDPULSE_BATCH_WITHIN", 0.2,
+        "GRIDPULSE_BATCH_WITHIN", 0.05,
         "Seconds a worker waits to fill a batch before processing what it has.")
     allowed_lateness_s: float = _env(
         "GRIDPULSE_ALLOWED_LATENESS_S", 60.0,

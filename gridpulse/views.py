@@ -14,7 +14,9 @@ import redis
 
 from .catalog import DEPARTMENTS
 from .clock import local_day, minute
-from .loop import scores
+from .loop import record, scores
+from .loop.facts import CaseInfo
+from .loop.lifecycle import fold
 from .loop.facts import DURATION_EDGES_MIN, DURATIONS
 from .rkeys import CASE, GPS, Keys
 
@@ -200,6 +202,44 @@ class LiveView:
 
     def _city(self) -> str:
         return self._city_code
+
+    def case(self, case_id: str, rules=None) -> dict | None:
+        """One case's full record (全程留痕): every step with who, when, where and what,
+        its SLA clocks at the watermark and the alerts it raised; None if unknown.
+
+        ``rules`` (``gridpulse.loop.facts.Rules``) gives the clocks; without, none.
+        """
+        parts = self.partitions(CASE)
+        pipe = self.r.pipeline(transaction=False)
+        for p in parts:
+            pipe.hget(self.k.cases(p), case_id)
+        found = [(p, raw) for p, raw in zip(parts, pipe.execute()) if raw is not None]
+        if not found:
+            return None
+        p, raw = found[0]
+        rec = record.DECODER.decode(raw)
+        view = fold(rec.history, presorted=True)
+        wm = int(self.r.hget(self.k.meta(CASE, p), "wm") or 0)
+        out = {"case": case_id, "partition": p, "watermark": wm, "grid": rec.grid,
+               "category": rec.category, "severity": rec.severity, "reported": rec.reported,
+               "lon": rec.lon, "lat": rec.lat, "reporter": rec.reporter, "stage": view.stage,
+               "dept": view.dept, "level": view.level, "open": view.is_open,
+               "satisfaction": view.satisfaction,
+               "history": [{f: getattr(h, f) for f in h._fields if f != "rank"} for h in rec.history],
+               "rejected_pending": [{"id": e, "reason": w} for e, w in view.rejected],
+               "dead_lettered": list(rec.dead), "alerts": list(rec.emitted), "clocks": []}
+        if rules is not None and view.stage is not None:
+            lin = (rec.grid, "", "", "", "")
+            info = CaseInfo(case_id, lin, rec.category, rec.severity, rec.reported, rec.reporter)
+            for c, stop in rules.clocks(view, info):
+                if stop is None:
+                    status = rules.policy.status(c, wm)
+                else:
+                    status = "met" if stop < c.deadline else "missed"
+                out["clocks"].append({"name": c.name, "start": c.start, "warn_at": c.warn_at,
+                                      "deadline": c.deadline, "stop": stop, "status": status,
+                                      "working_time": c.working})
+        return out
 
     def recent_cases(self, limit: int = 20, since: int | None = None) -> list[dict]:
         """Newest reported cases first (``since``: report time lower bound, epoch ms)."""

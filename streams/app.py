@@ -24,6 +24,7 @@ from gridpulse.schemas import Alert, DeadLetter, encode
 from gridpulse.settings import Settings
 from gridpulse.topics import ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 
+from . import fast_consumer
 from .batch_feed import BatchQueue
 from .processor import Record
 from .wiring import make_processors
@@ -35,14 +36,21 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     """The worker's Faust app, wired to ``bootstrap`` and ``redis_url``."""
     datadir = Path(settings.log_dir).parent / "faust-data"
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    feed_kw = {}
+    if settings.worker_feed == "batch":
+        feed_kw["broker_consumer"] = f"{fast_consumer.SCHEME}://{bootstrap}"
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
+        **feed_kw,
         store="memory://",
         web_port=settings.worker_web_port,
         datadir=str(datadir / "{conf.name}"),
         web_host="127.0.0.1",
         producer_enable_idempotence=settings.kafka_idempotent,
+        # Larger fetches: GPS batches are ~350 B, and Faust's 1 MiB per partition caps a
+        # poll at a few thousand records, leaving the processors waiting on the fetcher.
+        consumer_max_fetch_size=8 * 1024**2,
         **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions),
     )
 
@@ -92,20 +100,25 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         """``GRIDPULSE_WORKER_FEED=batch``: Faust's consumer delivers into a batch queue."""
         proc = procs[topic.get_topic_name()]
         queue = BatchQueue(maxsize=settings.batch_max * 4)
-        topic._queue = queue  # the conductor puts each delivered event here
-        app.topics.add(topic)  # subscribe, as an agent's stream would
+        # The consumer puts this topic's messages straight into the queue
+        # (fast_consumer.Consumer); the topic is still added so Faust subscribes to it.
+        fast_consumer.Consumer.batch_queues[topic.get_topic_name()] = queue
+        topic._queue = queue
+        app.topics.add(topic)
 
         async def pump() -> None:
             while True:
-                events = await queue.take(settings.batch_max, settings.batch_within)
+                msgs = await queue.take(settings.batch_max, settings.batch_within)
+                msgs = [getattr(m, "message", m) for m in msgs]  # an Event if it came via Faust
                 try:
-                    await proc.process(records(events))
+                    await proc.process([Record(m.partition, m.offset, m.key, m.value) for m in msgs])
                 except Exception as exc:  # state is unknown now: stop the worker
                     log.exception("%s processor failed; stopping the worker", name)
                     await app.crash(exc)
                     return
-                for e in events:
-                    e.ack()  # Faust may now commit these offsets
+                ack = app.consumer.ack
+                for m in msgs:
+                    ack(m)  # Faust may now commit these offsets
 
         pump.__name__ = pump.__qualname__ = f"feed_{name}"
         app.task(pump)

@@ -22,14 +22,15 @@ class BatchQueue:
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._items: list[Any] = []
+        self._want = 1  # batch size the taker waits for
         self._ready = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
+        self._pending_drop: list = []  # partitions paused by back-pressure, to resume
 
     # -- what Faust's conductor calls ------------------------------------------------
     def full(self) -> bool:
-        """Whether the conductor must wait (back-pressure on the consumer)."""
-        return len(self._items) >= self.maxsize
+        """Never: a "full" queue makes the conductor call ``Topic.put``, which refuses a
+        channel no stream iterates. Back-pressure pauses the partition instead (below)."""
+        return False
 
     def empty(self) -> bool:
         """Whether nothing is waiting."""
@@ -39,41 +40,56 @@ class BatchQueue:
         """How many events are waiting."""
         return len(self._items)
 
-    def put_nowait_enhanced(self, value: Any, *, on_pressure_high=None, on_pressure_drop=None) -> None:
-        """Queue one event (the conductor checked :meth:`full` first)."""
-        self._items.append(value)
-        self._ready.set()
+    def put_nowait_enhanced(self, value: Any, *, on_pressure_high=None, on_pressure_drop=None) -> bool:
+        """Queue one event; past ``maxsize`` ask the consumer to pause its partition.
+
+        The protocol of Faust's own flow-control queue: ``on_pressure_high`` pauses
+        fetching that partition, ``on_pressure_drop`` (called once the taker has drained
+        the queue) resumes it.
+        """
+        items = self._items
+        items.append(value)
+        high = False
+        if (len(items) >= self.maxsize and on_pressure_drop is not None
+                and on_pressure_drop not in self._pending_drop):
+            self._pending_drop.append(on_pressure_drop)
+            if on_pressure_high is not None:
+                on_pressure_high()
+            high = True
+        # Wake the taker only for the first event and for a full batch, not for each
+        # event: a wake-up per message is exactly the overhead this queue avoids.
+        if len(items) == 1 or len(items) >= self._want:
+            self._ready.set()
+        return high
 
     async def put(self, value: Any) -> None:
-        """Queue one event, waiting for room first."""
-        while self.full():
-            self._space.clear()
-            await self._space.wait()
+        """Queue one event."""
         self.put_nowait_enhanced(value)
 
     def clear(self) -> None:
         """Drop what is queued (Faust's flow control does this on a rebalance)."""
         self._items = []
-        self._space.set()
+        self._release()
+
+    def _release(self) -> None:
+        pending, self._pending_drop = self._pending_drop, []
+        for resume in pending:
+            resume()
 
     # -- what the batch task calls ---------------------------------------------------
     async def take(self, max_: int, within: float) -> list[Any]:
         """Up to ``max_`` events: waits for the first, then up to ``within`` s for more."""
+        self._want = max_
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
         if len(self._items) < max_ and within > 0:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + within
-            while len(self._items) < max_:
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                self._ready.clear()
-                try:
-                    await asyncio.wait_for(self._ready.wait(), left)
-                except asyncio.TimeoutError:
-                    break
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), within)
+            except asyncio.TimeoutError:
+                pass
         batch, self._items = self._items[:max_], self._items[max_:]
-        self._space.set()
+        if self._pending_drop and len(self._items) < self.maxsize // 2:
+            self._release()
         return batch

@@ -17,51 +17,15 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from typing import Callable, NamedTuple
-
-import msgspec
+from typing import Callable
 
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change, typical_from
-from gridpulse.loop.lifecycle import STAGE_ORDER, CaseView, fold
+from gridpulse.loop.lifecycle import CaseView, fold
+from gridpulse.loop.record import CaseRecord, H, entry as _entry
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, encode
 
 RECENT_MS = 2 * 3_600_000  # how long a reported case stays in the ticker / map points
 Lineage = tuple[str, ...]  # (grid, community, town, district, city)
-
-
-class H(NamedTuple):
-    """One history entry; tuple order is event-time order."""
-
-    ts: int
-    rank: int
-    type: str
-    id: str
-    dept: str | None
-    satisfaction: int | None
-
-
-class CaseRecord(msgspec.Struct, array_like=True):
-    """What a partition remembers of one case (persisted as msgpack)."""
-
-    grid: str
-    category: str
-    severity: int
-    reported: int  # event time of the report, 0 until the report is seen
-    lon: float | None
-    lat: float | None
-    history: list[H]
-    emitted: list[str] = []  # alert ids already published
-    dead: list[str] = []  # event ids already dead-lettered
-    raw: dict[str, bytes] = {}  # original bytes of events that broke a rule on arrival
-    reporter: str = ""  # the grid worker who reported it
-
-    def has(self, event_id: str) -> bool:
-        """Whether event ``event_id`` was already seen."""
-        return event_id in self.dead or any(h.id == event_id for h in self.history)
-
-
-def _entry(ev: CaseEvent) -> H:
-    return H(ev.ts, STAGE_ORDER.get(ev.type, 99), ev.type, ev.id, ev.dept, ev.satisfaction)
 
 
 class CasePartition:
@@ -191,7 +155,8 @@ class CasePartition:
         for h in gone:
             raw = rec.raw.pop(h.id, None) or encode(CaseEvent(
                 id=h.id, case=case, type=h.type, ts=h.ts, grid=rec.grid, category=rec.category,
-                severity=rec.severity, dept=h.dept, satisfaction=h.satisfaction))
+                severity=rec.severity, dept=h.dept, satisfaction=h.satisfaction, actor=h.actor,
+                terminal=h.terminal, lon=h.lon, lat=h.lat, reason=h.reason, note=h.note))
             self.dead_out.append((case.encode(), DeadLetter(
                 topic=self.topic, partition=self.partition, offset=-1, reason=final[h.id],
                 raw=raw, at=now)))

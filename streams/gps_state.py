@@ -26,7 +26,11 @@ class GpsPartition:
         if offset <= self.offset:
             return False
         self.offset = offset
-        last = max(batch.fixes, key=lambda f: f.ts)
+        fixes = batch.fixes
+        last = fixes[-1]
+        for f in fixes:  # terminals send fixes in time order; check rather than trust
+            if f.ts > last.ts:
+                last = f
         if last.ts > self.watermark:
             self.watermark = last.ts
         cur = self.positions.get(batch.terminal)

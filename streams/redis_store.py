@@ -19,7 +19,9 @@ from redis.exceptions import WatchError
 
 from gridpulse.rkeys import CASE, GPS, Keys
 
-from .case_state import CasePartition, CaseRecord
+from gridpulse.loop.record import CaseRecord
+
+from .case_state import CasePartition
 from .gps_state import GpsPartition
 
 _rec_enc = msgspec.msgpack.Encoder()

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import redis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from gridpulse import settings as settings_mod
 from gridpulse.clock import parse_local
@@ -84,20 +84,27 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def _last_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    # Tansu 0.6 can answer ListOffsets with a stale end offset (seen: 1 for a partition
+    # holding ~2,500 records written in large batches), so read the records themselves.
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                         enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
     await c.start()
+    last: dict[int, int] = {}
     try:
-        parts = c.partitions_for_topic(topic) or set()
-        ends = await c.end_offsets([TopicPartition(topic, p) for p in parts])
-        return {tp.partition: off for tp, off in ends.items()}
+        while True:
+            batch = await c.getmany(timeout_ms=1500, max_records=50_000)
+            if not batch:
+                return last
+            for tp, recs in batch.items():
+                last[tp.partition] = max(last.get(tp.partition, -1), recs[-1].offset)
     finally:
         await c.stop()
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    """Next offset to be written, per partition of ``topic``."""
-    return asyncio.run(_end_offsets(bootstrap, topic))
+    """Next offset to be written, per partition of ``topic`` (read off the records)."""
+    return {p: off + 1 for p, off in asyncio.run(_last_offsets(bootstrap, topic)).items()}
 
 
 def wait_caught_up(s: settings_mod.Settings, worker: WorkerProcess | None = None,

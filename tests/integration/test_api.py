@@ -17,6 +17,7 @@ import pytest
 from gridpulse.catalog import DEPARTMENTS
 from gridpulse.city import load_city
 from gridpulse.clock import local_day
+from gridpulse.loop import record
 from gridpulse.rkeys import CASE
 from gridpulse.views import LiveView
 
@@ -205,3 +206,32 @@ def test_department_backlog_adds_up(api, city):
     k = view.kpis(city.code, now=doc["watermark"])
     assert sum(r["open"] for r in doc["departments"]) + unassigned_open == k.open
     assert sum(r["overdue"] for r in doc["departments"]) + unassigned_overdue == k.overdue
+
+
+def test_case_history_with_who_when_where_what_and_its_clocks(api, city):
+    base, view = api
+    case = next(cid.decode() for p in view.partitions(CASE)
+                for cid, raw in view.r.hscan_iter(view.k.cases(p))
+                if record.DECODER.decode(raw).history[-1].type == "evaluated")
+    doc = get_json(base, f"/api/case/{case}")
+    assert doc == {**view.case(case, doc_rules()), "area": doc["area"]}
+    steps = [h["type"] for h in doc["history"]]
+    assert steps[0] == "reported" and steps[-1] == "evaluated"
+    assert [h["ts"] for h in doc["history"]] == sorted(h["ts"] for h in doc["history"])
+    first = doc["history"][0]
+    assert first["actor"] and first["terminal"] and first["lon"] and first["lat"]  # who, where
+    assert doc["area"]["district"]["code"] == city.grid(doc["grid"]).district
+    assert {c["name"] for c in doc["clocks"]} >= {"dispatch", "handle", "verify"}
+    assert all(c["status"] in ("met", "missed") for c in doc["clocks"])  # all stopped
+    assert doc["open"] is False and doc["satisfaction"] in (1, 2, 3, 4, 5)
+
+
+def test_case_errors_name_the_field(api):
+    base, _ = api
+    assert get_json(base, "/api/case/NOPE-1", 404)["field"] == "case"
+    assert get_json(base, "/api/case/bad%20id", 400)["field"] == "case"
+
+
+def doc_rules():
+    from gridpulse.loop.facts import Rules
+    return Rules.load("", "", TZ)

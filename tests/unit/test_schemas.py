@@ -54,3 +54,25 @@ def test_gps_batches(fixes, ok):
     else:
         with pytest.raises(msgspec.ValidationError, match="fixes"):
             decode_gps(raw)
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"id": "bad id"}, {"terminal": ""}, {"worker": "W/1"}, {"grid": "33020300100100x"},
+    {"grid": "３３０２０３００１００１００１"}, {"grid": "12345"}, {"v": 2}, {"id": "x" * 65},
+    {"fixes": [[1795741200000, 121.5, 29.8, 5.0]] * 1001},
+])
+def test_fast_gps_decoder_accepts_exactly_what_the_schema_accepts(changes):
+    from gridpulse.schemas import _gps_decoder
+    d = {"v": 1, "id": "b-1", "terminal": "T1", "worker": "W1", "grid": "330203001001001",
+         "fixes": [[1795741200000, 121.5, 29.8, 5.0]], **changes}
+    raw = msgspec.json.encode(d)
+    try:
+        strict = _gps_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        with pytest.raises(msgspec.ValidationError) as got:
+            decode_gps(raw)
+        assert str(got.value) == str(exc)
+    else:
+        fast = decode_gps(raw)
+        assert [getattr(fast, f) for f in strict.__struct_fields__] == \
+               [getattr(strict, f) for f in strict.__struct_fields__]
