@@ -57,7 +57,7 @@ class Settings:
         "delivers into a batch queue; fast) or `stream` (agents with `take_events`; "
         "idiomatic, ~10x more CPU per message, see docs/performance.md).")
     batch_max: int = _env(
-        "GRIDPULSE_BATCH_MAX", 2000,
+        "GRIDPULSE_BATCH_MAX", 5000,
         "Most events a worker takes from a stream in one batch.")
     batch_within: float = _env(
         "GRIDPULSE_BATCH_WITHIN", 0.05,

@@ -109,9 +109,12 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         async def pump() -> None:
             while True:
                 msgs = await queue.take(settings.batch_max, settings.batch_within)
-                msgs = [getattr(m, "message", m) for m in msgs]  # an Event if it came via Faust
+                if msgs and not hasattr(msgs[0], "partition"):  # Events, if they came via Faust
+                    msgs = [e.message for e in msgs]
                 try:
-                    await proc.process([Record(m.partition, m.offset, m.key, m.value) for m in msgs])
+                    # A ConsumerMessage has the fields of a Record (partition, offset,
+                    # key, value): no copy per message.
+                    await proc.process(msgs)
                 except Exception as exc:  # state is unknown now: stop the worker
                     log.exception("%s processor failed; stopping the worker", name)
                     await app.crash(exc)

@@ -38,14 +38,13 @@ class Consumer(faust_aiokafka.Consumer):
     batch_queues: dict = {}
 
     def _pressure(self, tp) -> tuple:
-        cache = self.__dict__.setdefault("_gp_pressure", {})
-        if tp not in cache:
-            ftp = TP(tp.topic, tp.partition)  # Faust's bookkeeping wants its own TP type
-            cache[tp] = (lambda: self.on_buffer_full(ftp), lambda: self.on_buffer_drop(ftp))
-        return cache[tp]
+        """The pause / resume callbacks of one partition (made once per partition)."""
+        ftp = TP(tp.topic, tp.partition)  # Faust's bookkeeping wants its own TP type
+        return (lambda: self.on_buffer_full(ftp), lambda: self.on_buffer_drop(ftp))
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - Faust's loop
         queues = self.batch_queues
+        pressure: dict = {}
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
@@ -79,9 +78,11 @@ class Consumer(faust_aiokafka.Consumer):
                                 await self.commit()
                             queue = queues.get(tp.topic)
                             if queue is not None:
-                                high, drop = self._pressure(tp)
-                                queue.put_nowait_enhanced(message, on_pressure_high=high,
-                                                          on_pressure_drop=drop)
+                                hd = pressure.get(tp)
+                                if hd is None:
+                                    hd = pressure[tp] = self._pressure(tp)
+                                queue.put_nowait_enhanced(message, on_pressure_high=hd[0],
+                                                          on_pressure_drop=hd[1])
                             elif suspended():
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from operator import attrgetter
 from typing import Awaitable, Callable, Generic, Iterable, NamedTuple, TypeVar
 
 import msgspec
@@ -25,12 +26,16 @@ MAX_RETRIES = 8
 
 
 class Record(NamedTuple):
-    """A raw Kafka record as the processors see it."""
+    """A raw Kafka record as the processors see it (anything with these four fields
+    will do: the worker passes Faust's ConsumerMessage objects as they are)."""
 
     partition: int
     offset: int
     key: bytes | None
     value: bytes
+
+
+_offset = attrgetter("offset")
 
 
 class Rejected(Exception):
@@ -75,7 +80,7 @@ class _Processor(Generic[S]):
         for r in records:
             by_p[r.partition].append(r)
         for p, recs in by_p.items():
-            recs.sort(key=lambda r: r.offset)
+            recs.sort(key=_offset)
             await self._process_partition(p, recs)
 
     async def _process_partition(self, p: int, recs: list[Record]) -> None:
