@@ -12,7 +12,7 @@ Counter keys (``|``-separated; ``area`` is a grid, community, town, district or 
   deadline; ``open|area|c:<category>``, ``open|area|d:<dept>``, ``overdue|...`` likewise
   for districts and the city; ``stage|area|<stage>`` open cases per stage (districts, city).
 - ``new|area|<day>``: cases reported that local day; ``new|area|c:<cat>|<day>`` (districts,
-  city); ``newmin|area|<minute>`` (districts, city).
+  city); ``newmin|area|<minute>`` (every level: the last hour and the per-minute series).
 - ``closed|area|<day>`` / ``ontime|area|<day>``: cases closed that day, and of those the
   ones that met every deadline; ``|d:<dept>`` variants for districts and the city.
 - ``eval|area|<day>`` / ``sat|area|<day>``: evaluations that day, and satisfied ones.
@@ -128,9 +128,9 @@ def _open_keys(lin: tuple[str, ...], cat: str, dept: str, stage: str, late: bool
 
 @_cache
 def _new_keys(lin: tuple[str, ...], cat: str, day: int, m: int) -> tuple[str, ...]:
-    keys = [f"new|{a}|{day}" for a in lin]
+    keys = [f"new|{a}|{day}" for a in lin] + [f"newmin|{a}|{m}" for a in lin]
     for a in lin[3:]:
-        keys += [f"new|{a}|c:{cat}|{day}", f"newmin|{a}|{m}"]
+        keys.append(f"new|{a}|c:{cat}|{day}")
     return tuple(map(_intern, keys))
 
 
