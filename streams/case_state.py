@@ -21,7 +21,7 @@ from typing import Callable
 
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change, typical_from
 from gridpulse.loop.lifecycle import CaseView, fold
-from gridpulse.loop.record import CaseRecord, H, entry as _entry
+from gridpulse.loop.record import CaseRecord, entry as _entry
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, encode
 
 RECENT_MS = 2 * 3_600_000  # how long a reported case stays in the ticker / map points

@@ -13,11 +13,10 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterable
-from pathlib import Path
+
+from .local_server import LocalServer, free_port
 
 __all__ = [
     "EmbeddedKafka", "BrokerError", "EMBEDDED_CLUSTER_ID", "kafka_reachable", "broker_cluster_id",
@@ -33,13 +32,6 @@ _TANSU_CLUSTER_IDS = frozenset({EMBEDDED_CLUSTER_ID, "tansu_cluster"})
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be started."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that was free a moment ago (the caller must tolerate a race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _split_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
@@ -162,7 +154,7 @@ def _resolve_binary() -> str:
         raise BrokerError(f"no Tansu binary: {exc}") from exc
 
 
-class EmbeddedKafka:
+class EmbeddedKafka(LocalServer):
     """A Tansu broker on a free ``127.0.0.1`` port with in-memory storage.
 
     ``EmbeddedKafka()`` does not start anything; :meth:`start` (or ``with``) does, and
@@ -171,16 +163,13 @@ class EmbeddedKafka:
     :meth:`stop` removes unless ``keep_logs`` is set.
     """
 
+    kind = "kafka"
+    error = BrokerError
+    log_name = "tansu.log"
+
     def __init__(self, *, startup_timeout: float = 20.0, binary: str | None = None,
                  keep_logs: bool = False) -> None:
-        self.startup_timeout = startup_timeout
-        self.binary = binary
-        self.keep_logs = keep_logs
-        self.port: int | None = None
-        self.workdir: Path | None = None
-        self.log_path: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log = None
+        super().__init__(startup_timeout=startup_timeout, binary=binary, keep_dir=keep_logs)
 
     @property
     def bootstrap(self) -> str:
@@ -189,93 +178,26 @@ class EmbeddedKafka:
             raise BrokerError("broker not started")
         return f"127.0.0.1:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        """True while the broker process is alive."""
-        return self._proc is not None and self._proc.poll() is None
+    def _resolve_binary(self) -> str:
+        return _resolve_binary()
 
-    def start(self) -> "EmbeddedKafka":
-        """Start the broker and wait until it answers Metadata; returns ``self``."""
-        if self.running:
-            return self
-        binary = self.binary or _resolve_binary()
-        self.workdir = Path(tempfile.mkdtemp(prefix="gridpulse-kafka-"))
-        self.log_path = self.workdir / "tansu.log"
-        # The free port can be taken between probing and binding; the broker then exits
-        # at once, and another port is tried.
-        last_error = ""
-        for _attempt in range(3):
-            port = free_port()
-            url = f"tcp://127.0.0.1:{port}"
-            self._log = open(self.log_path, "ab")
-            env = {k: v for k, v in os.environ.items()
-                   # Tansu reads these from the environment too: ours must win.
-                   if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-                                "CLUSTER_ID", "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")}
-            self._proc = subprocess.Popen(
-                [binary, "broker",
-                 "--cluster-id", EMBEDDED_CLUSTER_ID,
-                 "--storage-engine", "memory://tansu/",
-                 "--listener-url", url,
-                 "--advertised-listener-url", url],
-                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                cwd=self.workdir, env=env, start_new_session=True)
-            self.port = port
-            if self._wait_ready():
-                return self
-            last_error = self._tail_log()
-            self._terminate()
-        self.port = None
-        raise BrokerError(f"Tansu did not become ready on 127.0.0.1 (log {self.log_path}):\n{last_error}")
+    def _command(self, binary: str, port: int) -> list[str]:
+        url = f"tcp://127.0.0.1:{port}"
+        return [binary, "broker", "--cluster-id", EMBEDDED_CLUSTER_ID,
+                "--storage-engine", "memory://tansu/",
+                "--listener-url", url, "--advertised-listener-url", url]
 
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.startup_timeout
-        delay = 0.01
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                return False
-            if _metadata_answers("127.0.0.1", self.port or 0, timeout=1.0):
-                return True
-            time.sleep(delay)  # poll back-off while the process binds its listener
-            delay = min(delay * 2, 0.2)
-        return False
+    def _env(self) -> dict[str, str]:
+        # Tansu reads these from the environment too: ours must win.
+        return {k: v for k, v in os.environ.items()
+                if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
+                             "CLUSTER_ID", "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")}
 
-    def _tail_log(self, n: int = 2000) -> str:
-        try:
-            return (self.log_path.read_bytes()[-n:]).decode("utf-8", "replace") if self.log_path else ""
-        except OSError:
-            return ""
-
-    def _terminate(self, grace: float = 5.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=grace)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def stop(self, grace: float = 5.0) -> None:
-        """Terminate the broker, killing it if it outlives ``grace`` seconds; idempotent."""
-        self._terminate(grace)
-        self.port = None
-        if self.workdir is not None and not self.keep_logs:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-
-    def __enter__(self) -> "EmbeddedKafka":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _answers(self, port: int) -> bool:
+        return _metadata_answers("127.0.0.1", port, timeout=1.0)
 
     def __repr__(self) -> str:
-        state = self.bootstrap if self.running else "stopped"
-        return f"<EmbeddedKafka {state}>"
+        return f"<EmbeddedKafka {self.bootstrap if self.running else 'stopped'}>"
 
 
 async def create_topics_async(bootstrap: str, names: Iterable[str], partitions: int,

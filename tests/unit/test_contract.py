@@ -1,7 +1,5 @@
 """docs/contract.md shows the schemas the code enforces, and its examples are valid."""
 
-from pathlib import Path
-
 from scripts.gen_contract import DOC, EXAMPLES, render
 from gridpulse import schemas
 
