@@ -111,6 +111,15 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
                 msgs = await queue.take(settings.batch_max, settings.batch_within)
                 if msgs and not hasattr(msgs[0], "partition"):  # Events, if they came via Faust
                     msgs = [e.message for e in msgs]
+                # Messages of partitions revoked by a rebalance while they waited here belong
+                # to the new owner now: it re-reads them from the committed offset. (Applying
+                # them would still be safe, the Redis writes are fenced, but it is wasted
+                # work, and acking offsets of a partition we do not own confuses commits.)
+                assigned = app.consumer.assignment()
+                if any(m.tp not in assigned for m in msgs):
+                    msgs = [m for m in msgs if m.tp in assigned]
+                    if not msgs:
+                        continue
                 try:
                     # A ConsumerMessage has the fields of a Record (partition, offset,
                     # key, value): no copy per message.

@@ -239,3 +239,29 @@ def test_sigkill_one_of_two_workers_the_other_takes_over(
     finally:
         w1.stop()
         w2.stop()
+
+
+def test_a_second_worker_joining_mid_stream_takes_partitions_over(
+        kafka_bootstrap, redis_url, topic_prefix, city, morning):
+    """The first worker loses partitions while it holds their messages in its queue:
+    the rebalance must neither lose nor double anything."""
+    msgs, sent = morning
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    total = len(sent)
+    w1 = WorkerProcess(s, "worker1")
+    workers = [w1]
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            producing = produce_in_background(pool, s, sent[: total // 2])
+            wait_applied(s, total // 8, workers, producing)
+            workers.append(WorkerProcess(second_worker_settings(s), "worker2"))
+            producing.result()
+            asyncio.run(_send(s, sent[total // 2:]))
+        shares = wait_sharing(s, workers)
+        print(f"\n  after the join: worker1 {sorted(shares[0])}, worker2 {sorted(shares[1])}")
+        wait_caught_up(s, w1)
+        assert all(w.alive() for w in workers)
+        check_against_oracle(s, city, msgs, read_alerts(s))
+    finally:
+        for w in workers:
+            w.stop()
