@@ -100,17 +100,14 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         """``GRIDPULSE_WORKER_FEED=batch``: Faust's consumer delivers into a batch queue."""
         proc = procs[topic.get_topic_name()]
         queue = BatchQueue(maxsize=settings.batch_max * 4)
-        # The consumer puts this topic's messages straight into the queue
+        # The consumer puts every message of this topic straight into the queue
         # (fast_consumer.Consumer); the topic is still added so Faust subscribes to it.
         fast_consumer.Consumer.batch_queues[topic.get_topic_name()] = queue
-        topic._queue = queue
         app.topics.add(topic)
 
         async def pump() -> None:
             while True:
                 msgs = await queue.take(settings.batch_max, settings.batch_within)
-                if msgs and not hasattr(msgs[0], "partition"):  # Events, if they came via Faust
-                    msgs = [e.message for e in msgs]
                 # Messages of partitions revoked by a rebalance while they waited here belong
                 # to the new owner now: it re-reads them from the committed offset. (Applying
                 # them would still be safe, the Redis writes are fenced, but it is wasted

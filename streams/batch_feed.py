@@ -1,11 +1,12 @@
 """A Faust channel queue that hands records over in batches, without per-event streams.
 
-Faust's consumer, consumer group, rebalancing and offset commits stay as they are: the
-conductor delivers each fetched message to its topic's queue. A normal agent then runs
+Faust's consumer, consumer group, rebalancing and offset commits stay as they are; the
+consumer (``fast_consumer.Consumer``) puts each fetched message of the worker's topics
+into that topic's queue. A normal agent then runs
 every message through Faust's stream machinery (channel queue, ``Stream`` iteration,
 ``take_events``' buffer, per-event acks), which measured ~180 µs of CPU per message on
 this machine, against ~25 µs for gridpulse's own work (docs/performance.md). This queue
-takes the conductor's deliveries directly and lets one task take them a batch at a time;
+lets one task take the messages a batch at a time;
 the task acks each event after its batch is safely in Redis, so Faust commits exactly
 what the stream path would have committed.
 """

@@ -19,13 +19,11 @@ from redis.exceptions import WatchError
 
 from gridpulse.rkeys import CASE, GPS, Keys
 
-from gridpulse.loop.record import CaseRecord
+from gridpulse.loop import record
 
 from .case_state import CasePartition
 from .gps_state import GpsPartition
 
-_rec_enc = msgspec.msgpack.Encoder()
-_rec_dec = msgspec.msgpack.Decoder(CaseRecord)
 _json = msgspec.json.Encoder()
 _pos_dec = msgspec.json.Decoder(tuple[int, float, float, str, str])
 
@@ -70,7 +68,7 @@ class PartitionStore:
         pipe.zrange(self.k.recent(p), 0, -1, withscores=True)
         meta, cases, recent = await pipe.execute()
         st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
-        st.cases = {k.decode(): _rec_dec.decode(v) for k, v in cases.items()}
+        st.cases = {k.decode(): record.DECODER.decode(v) for k, v in cases.items()}
         st.recent = {k.decode(): int(s) for k, s in recent}
         for _ in st.rebuild():
             await asyncio.sleep(0)  # a long load must not starve the event loop
@@ -84,7 +82,7 @@ class PartitionStore:
 
         def ops(tx) -> None:
             if st.dirty_cases:
-                tx.hset(k.cases(p), mapping={c: _rec_enc.encode(st.cases[c]) for c in st.dirty_cases})
+                tx.hset(k.cases(p), mapping={c: record.ENCODER.encode(st.cases[c]) for c in st.dirty_cases})
             _put_counter(tx, k.kpi(p), st.counters, st.dirty_keys)
             if st.dirty_recent:
                 tx.zadd(k.recent(p), {c: st.recent[c] for c in st.dirty_recent})

@@ -22,9 +22,8 @@ from gridpulse.city import load_city
 from gridpulse.rkeys import Keys
 from gridpulse.runtime.broker import free_port
 
-from .pipeline import (WorkerProcess, _messages, _send,
+from .pipeline import (WorkerProcess, _assert_views_equal_oracle, _messages, _send,
                        _with_duplicates_and_disorder, isolated_settings, read_alerts, wait_caught_up)
-from .test_replay import check_against_oracle
 
 pytestmark = pytest.mark.integration
 HANG_GUARD_S = 120.0  # only against a hang; never a performance bound
@@ -187,7 +186,7 @@ def test_sigkill_mid_stream_twice_then_restart_equals_oracle(
         wait_caught_up(s, workers[-1])
         assert workers[-1].alive()
         print(f"  {total} records, 2 kills, caught up in {time.monotonic() - t0:.1f}s")
-        check_against_oracle(s, city, msgs, read_alerts(s))
+        _assert_views_equal_oracle(s, city, msgs, alerts=read_alerts(s))
     finally:
         for w in workers:
             w.stop()
@@ -207,7 +206,7 @@ def test_two_workers_share_the_partitions_and_equal_oracle(
         wait_caught_up(s, w1)
         assert w1.alive() and w2.alive()
         print(f"  {len(sent)} records over two workers in {time.monotonic() - t0:.1f}s")
-        check_against_oracle(s, city, msgs, read_alerts(s))
+        _assert_views_equal_oracle(s, city, msgs, alerts=read_alerts(s))
     finally:
         w1.stop()
         w2.stop()
@@ -235,7 +234,7 @@ def test_sigkill_one_of_two_workers_the_other_takes_over(
         assert w2.alive()
         assert case_partitions(s, w2) == set(range(s.partitions))  # it took over them all
         print(f"  {total} records, one of two killed, caught up in {time.monotonic() - t0:.1f}s")
-        check_against_oracle(s, city, msgs, read_alerts(s))
+        _assert_views_equal_oracle(s, city, msgs, alerts=read_alerts(s))
     finally:
         w1.stop()
         w2.stop()
@@ -261,7 +260,7 @@ def test_a_second_worker_joining_mid_stream_takes_partitions_over(
         print(f"\n  after the join: worker1 {sorted(shares[0])}, worker2 {sorted(shares[1])}")
         wait_caught_up(s, w1)
         assert all(w.alive() for w in workers)
-        check_against_oracle(s, city, msgs, read_alerts(s))
+        _assert_views_equal_oracle(s, city, msgs, alerts=read_alerts(s))
     finally:
         for w in workers:
             w.stop()
