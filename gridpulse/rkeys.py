@@ -44,6 +44,42 @@ class Keys:
         """Hash: terminal id -> JSON ``[ts, lon, lat, grid, worker]`` latest fix."""
         return f"{self.prefix}gps:{p}:pos"
 
+    def terms(self, p: int) -> str:
+        """Hash: terminal id -> msgpack terminal state (the worker's recoverable GPS state)."""
+        return f"{self.prefix}gps:{p}:terms"
+
+    def gkpi(self, p: int) -> str:
+        """Hash: visit counter key (see ``gridpulse.visits.facts``) -> value in this partition."""
+        return f"{self.prefix}gps:{p}:kpi"
+
+    def coverage(self, p: int) -> str:
+        """Hash: grid -> last visit day per household (uint16 array, little-endian)."""
+        return f"{self.prefix}gps:{p}:cov"
+
+    def lastvisit(self, p: int) -> str:
+        """Hash: grid -> end time (epoch ms) of its newest visit."""
+        return f"{self.prefix}gps:{p}:lastvisit"
+
+    def lastcase(self, p: int) -> str:
+        """Hash: grid -> report time (epoch ms) of its newest case."""
+        return f"{self.prefix}case:{p}:lastcase"
+
+    def route(self, day: int, terminal: str) -> str:
+        """String: a terminal-day's route, 12-byte points (``visits.day.pack_route``)."""
+        return f"{self.prefix}route:{day}:{terminal}"
+
+    def visits(self, day: int, terminal: str) -> str:
+        """List: a terminal-day's stays as JSON ``[household, start, end, lon, lat]``."""
+        return f"{self.prefix}visits:{day}:{terminal}"
+
+    def wday(self, day: int) -> str:
+        """Hash: terminal id -> JSON summary of its day (worker, distance, visits...)."""
+        return f"{self.prefix}wday:{day}"
+
+    def silent(self) -> str:
+        """Hash: derived silent-grid view: ``sgrid|area`` counters and ``at`` (its now)."""
+        return f"{self.prefix}silent"
+
     def pattern(self) -> str:
         """Glob matching every key under this prefix."""
         return f"{self.prefix}*"

@@ -94,6 +94,8 @@ class Alert(Struct, kw_only=True, omit_defaults=True):
     district: Code | None = None
     city: Code | None = None
     dept: str | None = None
+    terminal: Ident | None = None
+    worker: Ident | None = None
     severity: int | None = None
     category: str | None = None
     message: Text | None = None

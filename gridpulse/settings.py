@@ -77,6 +77,34 @@ class Settings:
     active_worker_minutes: int = _env(
         "GRIDPULSE_ACTIVE_WORKER_MINUTES", 10,
         "A grid worker counts as active (shown on the map) if a fix arrived within this many minutes.")
+    gps_lateness_s: float = _env(
+        "GRIDPULSE_GPS_LATENESS_S", 300.0,
+        "Event-time seconds a GPS fix may arrive behind the newest fix of its partition and "
+        "still be used; older fixes are dropped as too late. Visits wait this long to be final.")
+    fix_max_accuracy_m: float = _env(
+        "GRIDPULSE_FIX_MAX_ACCURACY_M", 50.0, "GPS fixes less accurate than this (metres) are dropped.")
+    max_speed_mps: float = _env(
+        "GRIDPULSE_MAX_SPEED_MPS", 9.0,
+        "A fix that would need a faster move from the previous one (m/s) is dropped as a jump.")
+    stay_radius_m: float = _env(
+        "GRIDPULSE_STAY_RADIUS_M", 30.0, "A stay is a run of fixes within this many metres of its first.")
+    stay_min_minutes: float = _env(
+        "GRIDPULSE_STAY_MIN_MINUTES", 3.0, "... lasting at least this many minutes; a stay near a household is a visit.")
+    visit_match_m: float = _env(
+        "GRIDPULSE_VISIT_MATCH_M", 40.0, "A stay matches the nearest household of the grid within this many metres.")
+    track_gap_minutes: float = _env(
+        "GRIDPULSE_TRACK_GAP_MINUTES", 10.0, "No fix for this long ends a track segment (and any stay in it).")
+    silent_terminal_minutes: float = _env(
+        "GRIDPULSE_SILENT_TERMINAL_MINUTES", 15.0,
+        "A terminal seen today with no fix for this many minutes of duty hours is silent (alert).")
+    off_grid_minutes: float = _env(
+        "GRIDPULSE_OFF_GRID_MINUTES", 15.0,
+        "A worker outside the assigned grid for this many minutes is off grid (alert).")
+    duty_hours: str = _env("GRIDPULSE_DUTY_HOURS", "08:30-17:30", "Grid workers' duty hours, local time.")
+    silent_grid_days: int = _env(
+        "GRIDPULSE_SILENT_GRID_DAYS", 3, "A grid with no visit and no case for this many days is silent (alert).")
+    track_days: int = _env(
+        "GRIDPULSE_TRACK_DAYS", 8, "Days the routes, stays and day summaries of terminals are kept in Redis.")
     dash_host: str = _env("GRIDPULSE_DASH_HOST", "127.0.0.1", "Address the dashboard listens on.")
     dash_port: int = _env("GRIDPULSE_DASH_PORT", 8050, "Port the dashboard listens on.")
     dash_interval_ms: int = _env(

@@ -51,8 +51,10 @@ class _Processor(Generic[S]):
     topic = ""
 
     def __init__(self, store: PartitionStore, known_grid: Callable[[str], bool],
-                 dead_sink: DeadSink, topic: str = "") -> None:
+                 dead_sink: DeadSink, topic: str = "", alert_sink: AlertSink | None = None) -> None:
         self.store = store
+        self.alert_sink = alert_sink
+        self.alert_count = 0
         self.known_grid = known_grid
         self.dead_sink = dead_sink
         self.topic = topic or self.topic
@@ -122,7 +124,10 @@ class _Processor(Generic[S]):
         return []
 
     async def _publish(self, st: S) -> None:
-        """Publish what the batch produced besides state (alerts) before the flush."""
+        """Publish the alerts the batch produced, before the flush (as with dead letters)."""
+        if st.alerts_out and self.alert_sink is not None:
+            await self.alert_sink(st.alerts_out)
+            self.alert_count += len(st.alerts_out)
 
     def _letter(self, p: int, r: Record, reason: str) -> DeadLetter:
         return DeadLetter(topic=self.topic, partition=p, offset=r.offset, reason=reason,
@@ -134,11 +139,6 @@ class CaseProcessor(_Processor[CasePartition]):
 
     topic = "case-events"
 
-    def __init__(self, *args, alert_sink: AlertSink | None = None, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.alert_sink = alert_sink
-        self.alert_count = 0
-
     def _apply(self, st: CasePartition, item: CaseEvent, r: Record) -> bool:
         return st.apply(item, r.offset, r.value)
 
@@ -148,11 +148,6 @@ class CaseProcessor(_Processor[CasePartition]):
         for _, letter in st.dead_out:
             letter.at = at
         return list(st.dead_out)
-
-    async def _publish(self, st: CasePartition) -> None:
-        if st.alerts_out and self.alert_sink is not None:
-            await self.alert_sink(st.alerts_out)
-            self.alert_count += len(st.alerts_out)
 
     async def _load(self, p: int) -> CasePartition:
         return await self.store.load_case(p)
@@ -168,9 +163,13 @@ class CaseProcessor(_Processor[CasePartition]):
 
 
 class GpsProcessor(_Processor[GpsPartition]):
-    """GPS fix batches -> latest positions."""
+    """GPS fix batches -> positions, terminal-days, visits, coverage and their alerts."""
 
     topic = "gps-fixes"
+
+    def _after_batch(self, st: GpsPartition) -> list:
+        st.advance()  # the horizon moved: finalize fixes, settle stays, count visits
+        return []
 
     async def _load(self, p: int) -> GpsPartition:
         return await self.store.load_gps(p)

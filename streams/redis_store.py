@@ -10,6 +10,7 @@ never interleave stale state (DESIGN.md, principle 4).
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import Counter
 from typing import Callable
 
@@ -19,13 +20,17 @@ from redis.exceptions import WatchError
 
 from gridpulse.rkeys import CASE, GPS, Keys
 
+from gridpulse.clock import day_start_ms
 from gridpulse.loop import record
+from gridpulse.visits.day import Terminal, pack_route, summary
 
 from .case_state import CasePartition
 from .gps_state import GpsPartition
 
 _json = msgspec.json.Encoder()
 _pos_dec = msgspec.json.Decoder(tuple[int, float, float, str, str])
+_term_enc = msgspec.msgpack.Encoder()
+_term_dec = msgspec.msgpack.Decoder(Terminal)
 
 
 class Conflict(Exception):
@@ -50,10 +55,14 @@ def _put_counter(tx, key: str, counter: Counter[str], dirty: set[str]) -> None:
 class PartitionStore:
     """Reads and fenced writes of partition projections."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, new_case: Callable[[int], CasePartition]) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, new_case: Callable[[int], CasePartition],
+                 new_gps: Callable[[int], GpsPartition] = GpsPartition,
+                 track_ttl_s: int = 8 * 86_400) -> None:
         self.r = redis
         self.k = keys
         self.new_case = new_case  # makes an empty case projection for a partition
+        self.new_gps = new_gps  # ... and an empty GPS projection
+        self.track_ttl_s = track_ttl_s  # how long routes, stays and day summaries are kept
 
     async def _meta(self, kind: str, p: int) -> tuple[int, int]:
         meta = await self.r.hgetall(self.k.meta(kind, p))
@@ -95,26 +104,67 @@ class PartitionStore:
         st.clear_dirty()
 
     async def load_gps(self, p: int) -> GpsPartition:
-        """The GPS partition's projection as last saved (empty if none)."""
-        st = GpsPartition(p)
-        st.offset, st.watermark = await self._meta(GPS, p)
-        raw = await self.r.hgetall(self.k.positions(p))
-        st.positions = {t.decode(): _pos_dec.decode(v) for t, v in raw.items()}
+        """The GPS partition's projection as last saved (empty if none), rebuilt in memory."""
+        st = self.new_gps(p)
+        pipe = self.r.pipeline(transaction=True)
+        for key in (k := self.k).meta(GPS, p), k.positions(p), k.terms(p), k.coverage(p), \
+                k.lastvisit(p), k.gkpi(p):
+            pipe.hgetall(key)
+        meta, pos, terms, cov, last, kpi = await pipe.execute()
+        st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+        st.late = int(meta.get(b"late", 0))
+        st.positions = {t.decode(): _pos_dec.decode(v) for t, v in pos.items()}
+        st.terms = {t.decode(): _term_dec.decode(v) for t, v in terms.items()}
+        for g, raw in cov.items():
+            arr = array("H")
+            arr.frombytes(raw)
+            st.cov[g.decode()] = arr
+        st.lastvisit = {g.decode(): int(v) for g, v in last.items()}
+        st.counters = Counter({key.decode(): int(v) for key, v in kpi.items()})
+        st.rebuild()
         st.persisted_offset = st.offset
         return st
 
     async def flush_gps(self, st: GpsPartition) -> None:
-        """Write the positions that changed; raises :class:`Conflict` if fenced out."""
-        p = st.partition
+        """Write what changed in ``st``; raises :class:`Conflict` if fenced out."""
+        p, k, out, ttl = st.partition, self.k, st.out, self.track_ttl_s
+        tz = st.rules.tz
 
         def ops(tx) -> None:
             if st.dirty:
-                tx.hset(self.k.positions(p), mapping={t: _json.encode(st.positions[t]) for t in st.dirty})
+                tx.hset(k.positions(p), mapping={t: _json.encode(st.positions[t]) for t in st.dirty})
+            if st.dirty_terms:
+                tx.hset(k.terms(p), mapping={t: _term_enc.encode(st.terms[t]) for t in st.dirty_terms})
+            if st.dirty_grids:
+                tx.hset(k.coverage(p), mapping={g: st.cov[g].tobytes() for g in st.dirty_grids})
+                tx.hset(k.lastvisit(p), mapping={g: st.lastvisit[g] for g in st.dirty_grids})
+            _put_counter(tx, k.gkpi(p), st.counters, st.dirty_keys)
+            for (day, term), pts in out.route.items():
+                tx.append(k.route(day, term), pack_route(day_start_ms(day, tz), pts))
+                tx.expire(k.route(day, term), ttl)
+            stays: dict[tuple[int, str], list[bytes]] = {}
+            for v in out.visits:
+                stays.setdefault((v.day, v.terminal), []).append(
+                    _json.encode([v.household, v.start, v.end, round(v.lon, 6), round(v.lat, 6)]))
+            for (day, term), rows in stays.items():
+                tx.rpush(k.visits(day, term), *rows)
+                tx.expire(k.visits(day, term), ttl)
+            days: dict[int, dict[str, bytes]] = {}
+            for (day, term), summ in out.closed.items():
+                days.setdefault(day, {})[term] = _json.encode(summ)
+            for day, term in out.days:
+                t = st.terms[term]
+                if t.day == day:
+                    days.setdefault(day, {})[term] = _json.encode(summary(t))
+            for day, rows in days.items():
+                tx.hset(k.wday(day), mapping=rows)
+                tx.expire(k.wday(day), ttl)
 
-        await self._fenced(GPS, p, st, ops)
+        await self._fenced(GPS, p, st, ops, extra={"late": st.late})
         st.clear_dirty()
 
-    async def _fenced(self, kind: str, p: int, st, ops: Callable, force: bool = False) -> None:
+    async def _fenced(self, kind: str, p: int, st, ops: Callable, force: bool = False,
+                      extra: dict | None = None) -> None:
         if st.offset == st.persisted_offset and not force:
             return  # nothing new since the last write
         meta_key = self.k.meta(kind, p)
@@ -127,7 +177,7 @@ class PartitionStore:
                                    f"we expected {st.persisted_offset}")
                 tx.multi()
                 ops(tx)
-                tx.hset(meta_key, mapping={"offset": st.offset, "wm": st.watermark})
+                tx.hset(meta_key, mapping={"offset": st.offset, "wm": st.watermark, **(extra or {})})
                 tx.sadd(self.k.parts(kind), p)
                 await tx.execute()
             except WatchError as exc:

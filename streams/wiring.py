@@ -10,7 +10,12 @@ from gridpulse.rkeys import Keys
 from gridpulse.settings import Settings
 from gridpulse.topics import CASE_EVENTS, GPS_FIXES
 
+from gridpulse.visits.rules import VisitRules
+from gridpulse.visits.stays import StayRules
+from gridpulse.visits.track import TrackRules
+
 from .case_state import CasePartition
+from .gps_state import GpsPartition
 from .processor import AlertSink, CaseProcessor, DeadSink, GpsProcessor
 from .redis_store import PartitionStore
 
@@ -18,6 +23,23 @@ from .redis_store import PartitionStore
 def lineages(city) -> dict[str, tuple[str, ...]]:
     """Grid code -> (grid, community, town, district, city) codes."""
     return {g.code: (g.code, g.community, g.town, g.district, city.code) for g in city.grids}
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.strip().split(":")
+    return int(h) * 60 + int(m)
+
+
+def visit_rules(s: Settings) -> VisitRules:
+    """The visit pipeline's rules from the settings."""
+    start, end = s.duty_hours.split("-")
+    return VisitRules(
+        track=TrackRules(s.fix_max_accuracy_m, s.max_speed_mps),
+        stay=StayRules(s.stay_radius_m, s.stay_min_minutes, s.visit_match_m),
+        lateness_ms=int(s.gps_lateness_s * 1000), gap_ms=int(s.track_gap_minutes * 60_000),
+        active_ms=s.active_worker_minutes * 60_000, silent_ms=int(s.silent_terminal_minutes * 60_000),
+        offgrid_ms=int(s.off_grid_minutes * 60_000), duty_start_min=_minutes(start),
+        duty_end_min=_minutes(end), silent_grid_days=s.silent_grid_days, tz=s.timezone)
 
 
 def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSink,
@@ -32,7 +54,14 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
     def new_case(p: int) -> CasePartition:
         return CasePartition(p, lin.__getitem__, rules, lateness, case_topic)
 
-    store = PartitionStore(redis, Keys(settings.redis_prefix), new_case)
+    vrules = visit_rules(settings)
+
+    def new_gps(p: int) -> GpsPartition:
+        return GpsPartition(p, lin.__getitem__, vrules, city.households, city.contains)
+
+    store = PartitionStore(redis, Keys(settings.redis_prefix), new_case, new_gps,
+                           settings.track_days * 86_400)
     cases = CaseProcessor(store, lin.__contains__, dead_sink, case_topic, alert_sink=alert_sink)
-    gps = GpsProcessor(store, lin.__contains__, dead_sink, settings.topic(GPS_FIXES))
+    gps = GpsProcessor(store, lin.__contains__, dead_sink, settings.topic(GPS_FIXES),
+                       alert_sink=alert_sink)
     return cases, gps

@@ -75,3 +75,127 @@ def positions(batches: list[GpsBatch]) -> dict[str, tuple]:
             if b.terminal not in out or out[b.terminal][:3] < cand[:3]:
                 out[b.terminal] = cand
     return out
+
+
+def gps_views(records, rules, households, contains, lineage) -> dict:
+    """Everything the GPS projection serves, recomputed from ``records``.
+
+    ``records`` are ``(partition, offset, GpsBatch)`` as read back from Kafka. The log is
+    walked once per partition in offset order only for what depends on arrival: which
+    fixes came too late, the newest fix per terminal, and silences (a silence is "no fix
+    arrived"). Tracks, stays, visits, routes, coverage and off-grid records are then
+    computed from each terminal's final fixes as whole days, with the batch
+    ``stays.events`` and none of the streaming machinery.
+    """
+    from gridpulse.clock import local_day
+    from gridpulse.visits.day import Terminal, summary
+    from gridpulse.visits.facts import grid_counts, silent_alert, term_keys
+    from gridpulse.visits.stays import Stay, events, nearest
+    from gridpulse.visits.track import Point, check, distance_m
+
+    by_p: dict[int, dict[int, GpsBatch]] = defaultdict(dict)
+    for p, off, b in records:
+        by_p[p][off] = b
+    counters: Counter = Counter()
+    res = {"alerts": {}, "routes": {}, "stays": {}, "days": {}, "positions": {}, "late": 0}
+    for p, recs in by_p.items():
+        wm, terms = 0, {}
+        accepted: dict[str, list] = defaultdict(list)
+        for off in sorted(recs):
+            b = recs[off]
+            h = wm - rules.lateness_ms
+            ok = [f for f in b.fixes if f.ts >= h]
+            res["late"] += len(b.fixes) - len(ok)
+            if not ok:
+                continue
+            t = terms.setdefault(b.terminal, Terminal(b.terminal))
+            t.seen = max(t.seen, *(f.ts for f in ok))
+            t.grid, t.worker = b.grid, b.worker
+            accepted[b.terminal] += [(f.ts, f.lon, f.lat, f.acc, b.worker, b.grid) for f in ok]
+            wm = max(wm, *(f.ts for f in ok))
+            for t2 in terms.values():
+                a = silent_alert(t2, wm, rules, lineage)
+                if a is not None:
+                    res["alerts"][a.id] = a
+        h = wm - rules.lateness_ms
+        cov: dict[str, dict[int, int]] = defaultdict(dict)
+        for term, fixes in accepted.items():
+            t = terms[term]
+            best = max((f[0], f[1], f[2]) for f in fixes)
+            res["positions"][term] = (*best, t.grid, t.worker)
+            final = sorted(f for f in fixes if f[0] < h)
+            days = defaultdict(list)
+            for f in final:
+                days[local_day(f[0], rules.tz)].append(f)
+            for n, day in enumerate(sorted(days)):
+                last_day = n == len(days) - 1
+                fx = days[day]
+                d = Terminal(term, day=day, dworker=fx[0][4], dgrid=fx[0][5], first=fx[0][0])
+                kept, prev = [], None
+                for f in fx:
+                    pt = Point(*f[:4])
+                    if check(prev, pt, rules.track):
+                        d.dropped += 1
+                    else:
+                        kept.append(pt)
+                        prev = pt
+                segs, cur = [], []
+                for pt in kept:
+                    if cur and pt.ts - cur[-1].ts > rules.gap_ms:
+                        segs.append(cur)
+                        cur = []
+                    elif cur:
+                        d.duty_ms += pt.ts - cur[-1].ts
+                    cur.append(pt)
+                if cur:
+                    segs.append(cur)
+                route, stays = [], []
+                for k, seg in enumerate(segs):
+                    closed = k < len(segs) - 1 or not last_day or h - seg[-1].ts > rules.gap_ms
+                    for e in events(seg, rules.stay, final=closed):
+                        if isinstance(e, Stay):
+                            route += [(e.start, e.lon, e.lat), (e.end, e.lon, e.lat)]
+                            hh = nearest(e, households(d.dgrid), rules.stay) or ""
+                            stays.append([hh, e.start, e.end, round(e.lon, 6), round(e.lat, 6)])
+                            d.stays += 1
+                            if hh:
+                                d.visits += 1
+                                for a in lineage(d.dgrid):
+                                    counters[f"visits|{a}|{day}"] += 1
+                                i = int(hh.rsplit("-", 1)[1])
+                                cov[d.dgrid][i] = max(cov[d.dgrid].get(i, 0), day)
+                        elif not route or distance_m(route[-1][1], route[-1][2], e.lon, e.lat) >= rules.route_step_m:
+                            route.append((e.ts, e.lon, e.lat))
+                d.dist_m = sum(distance_m(a[1], a[2], b[1], b[2]) for a, b in zip(route, route[1:]))
+                d.kept, d.last = len(kept), kept[-1] if kept else None
+                off_since = off_last = 0
+                for pt in kept:
+                    if contains(d.dgrid, pt.lon, pt.lat):
+                        off_since = off_last = 0
+                        continue
+                    off_since = off_since or pt.ts
+                    off_last = pt.ts
+                    aid = f"offgrid:{term}:{off_since}"
+                    if off_last - off_since >= rules.offgrid_ms and aid not in res["alerts"]:
+                        lin = lineage(d.dgrid)
+                        res["alerts"][aid] = Alert(
+                            id=aid, kind="off_grid", ts=pt.ts, grid=lin[0], community=lin[1],
+                            town=lin[2], district=lin[3], city=lin[4], terminal=term,
+                            worker=d.dworker, message=f"{d.dworker} outside grid {d.dgrid} since {off_since}")
+                if last_day:
+                    t.off_since, t.off_last = off_since, off_last
+                if route:
+                    res["routes"][(day, term)] = route
+                if stays:
+                    res["stays"][(day, term)] = stays
+                res["days"][(day, term)] = summary(d)
+            counters.update(term_keys(t, wm, rules, lineage))
+        today = local_day(wm, rules.tz) if wm else 0
+        for g, seen in cov.items():
+            from array import array
+            arr = array("H", bytes(2 * len(households(g))))
+            for i, dd in seen.items():
+                arr[i] = dd
+            counters.update(grid_counts(g, arr, today, lineage))
+    res["counters"] = +counters
+    return res

@@ -40,6 +40,19 @@ class TrackRules:
     max_speed_mps: float = 9.0  # ~32 km/h: an e-bike, not a car
 
 
+def check(prev: Point | None, f: Point, rules: TrackRules = TrackRules()) -> str | None:
+    """Why ``f`` cannot follow the kept fix ``prev`` (None: keep it)."""
+    if f.acc > rules.max_accuracy_m:
+        return f"accuracy {f.acc:.0f} m > {rules.max_accuracy_m:.0f} m"
+    if prev is None:
+        return None
+    if f.ts <= prev.ts:
+        return "duplicate or older than a kept fix"
+    if distance_m(prev.lon, prev.lat, f.lon, f.lat) > rules.max_speed_mps * (f.ts - prev.ts) / 1000:
+        return "jump faster than walking or riding"
+    return None
+
+
 def clean(fixes: list[Point], rules: TrackRules = TrackRules(),
           last: Point | None = None) -> tuple[list[Point], list[tuple[Point, str]]]:
     """``(kept, dropped)`` for ``fixes``; ``last`` is the last fix kept before them."""
@@ -47,13 +60,9 @@ def clean(fixes: list[Point], rules: TrackRules = TrackRules(),
     dropped: list[tuple[Point, str]] = []
     prev = last
     for f in sorted(fixes):
-        if f.acc > rules.max_accuracy_m:
-            dropped.append((f, f"accuracy {f.acc:.0f} m > {rules.max_accuracy_m:.0f} m"))
-        elif prev is not None and f.ts <= prev.ts:
-            dropped.append((f, "duplicate or older than a kept fix"))
-        elif prev is not None and distance_m(prev.lon, prev.lat, f.lon, f.lat) > \
-                rules.max_speed_mps * (f.ts - prev.ts) / 1000:
-            dropped.append((f, "jump faster than walking or riding"))
+        why = check(prev, f, rules)
+        if why:
+            dropped.append((f, why))
         else:
             kept.append(f)
             prev = f

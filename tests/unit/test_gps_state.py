@@ -30,6 +30,15 @@ def test_replay_and_stale_batches_change_nothing():
     st = GpsPartition(0)
     assert st.apply(batch("T1", (20, 121.52, 29.8)), 0)
     assert not st.apply(batch("T1", (30, 121.6, 29.9)), 0)  # offset already applied
-    assert not st.apply(batch("T1", (10, 121.6, 29.9)), 1)  # older fix
+    st.apply(batch("T1", (10, 121.6, 29.9)), 1)  # older fix: kept for the track, not the position
     assert st.positions["T1"][0] == T + 20
     assert st.watermark == T + 20
+
+
+def test_fixes_older_than_the_horizon_are_refused_as_late():
+    st = GpsPartition(0)
+    st.apply(batch("T1", (1_000_000, 121.52, 29.8)), 0)
+    st.apply(batch("T2", (1_000_000 - st.rules.lateness_ms - 1, 121.5, 29.8),
+                   (1_000_000 - st.rules.lateness_ms, 121.5, 29.8)), 1)
+    assert st.late == 1
+    assert [p.ts for p in st.terms["T2"].pending] == [T + 1_000_000 - st.rules.lateness_ms]
