@@ -27,7 +27,7 @@ from gridpulse.topics import ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 from . import fast_consumer
 from .batch_feed import BatchQueue
 from .processor import Record
-from .wiring import make_processors
+from .wiring import make_processors, silent_scanner
 
 log = logging.getLogger("gridpulse.worker")
 
@@ -135,6 +135,13 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     attach = feed_for if settings.worker_feed == "batch" else agent_for
     attach(case_topic, "cases")
     attach(gps_topic, "gps")
+
+    scan_silent = silent_scanner(settings, redis, alert_sink)
+
+    @app.timer(interval=30.0)
+    async def silent_grid_view() -> None:
+        # Derived from both streams' per-grid maxima; absolute, so every worker may run it.
+        await scan_silent()
 
     @app.task
     async def declare_topics() -> None:

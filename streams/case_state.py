@@ -42,6 +42,7 @@ class CasePartition:
         self.contrib: dict[str, list[str]] = {}
         self.counters: Counter[str] = Counter()
         self.recent: dict[str, int] = {}  # case id -> report time
+        self.lastcase: dict[str, int] = {}  # grid -> newest report time (for silent grids)
         self._heap: list[tuple[int, str]] = []
         self._typical: dict[tuple[str, str], dict[int, int | None]] = {}
         self.clear_dirty()
@@ -64,6 +65,7 @@ class CasePartition:
         self.dirty_keys: set[str] = set()
         self.dirty_recent: set[str] = set()
         self.dropped_recent: set[str] = set()
+        self.dirty_lastcase: set[str] = set()
         self.alerts_out: list[Alert] = []
         self.dead_out: list[tuple[bytes, DeadLetter]] = []
 
@@ -89,12 +91,18 @@ class CasePartition:
             rec.reported, rec.grid, rec.category, rec.severity = ev.ts, ev.grid, ev.category, ev.severity
             rec.lon, rec.lat, rec.reporter = ev.lon, ev.lat, ev.actor or ""
             self.recent[ev.case] = ev.ts
+            self._reported(ev.grid, ev.ts)
         if ev.ts > self.watermark:
             self.watermark = ev.ts
         view = self.refresh(ev.case)
         if raw is not None and any(eid == ev.id for eid, _ in view.rejected):
             rec.raw[ev.id] = raw  # kept until the lateness has passed
         return True
+
+    def _reported(self, grid: str, ts: int) -> None:
+        if ts > self.lastcase.get(grid, 0):
+            self.lastcase[grid] = ts
+            self.dirty_lastcase.add(grid)
 
     def refresh(self, case: str) -> CaseView:
         """Recompute one case at the current watermark and apply the differences."""
@@ -196,6 +204,10 @@ class CasePartition:
         """
         self.views, self.contrib, self.counters, self._heap = {}, {}, Counter(), []
         self._typical = {}
+        self.lastcase = {}
+        for rec in self.cases.values():
+            if rec.reported and rec.reported > self.lastcase.get(rec.grid, 0):
+                self.lastcase[rec.grid] = rec.reported
         # First the counters alone: what the partition learned ("likely to breach") must
         # be complete before any case's alerts are judged against it.
         for i, (case, rec) in enumerate(list(self.cases.items())):

@@ -47,6 +47,7 @@ class GpsPartition:
         self.tracker = Tracker(rules, self.households, contains or (lambda g, x, y: True), self.lineage)
         self.offset = -1
         self.watermark = 0
+        self.first = 0  # the first fix time seen: when this partition began watching
         self.positions: dict[str, Position] = {}
         self.terms: dict[str, Terminal] = {}
         self.cov: dict[str, array] = {}  # grid -> last visit day per household
@@ -96,6 +97,8 @@ class GpsPartition:
             return True
         if best[0] > self.watermark:
             self.watermark = best[0]
+        if not self.first:
+            self.first = best[0]
         cur = self.positions.get(term)
         # Ties on time break on position so the winner never depends on arrival order.
         if cur is None or cur[:3] < best:

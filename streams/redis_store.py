@@ -96,6 +96,8 @@ class PartitionStore:
             if st.dirty_recent:
                 tx.zadd(k.recent(p), {c: st.recent[c] for c in st.dirty_recent})
                 tx.hset(k.recent_info(p), mapping={c: _json.encode(st.summary(c)) for c in st.dirty_recent})
+            if st.dirty_lastcase:
+                tx.hset(k.lastcase(p), mapping={g: st.lastcase[g] for g in st.dirty_lastcase})
             if st.dropped_recent:
                 tx.zrem(k.recent(p), *st.dropped_recent)
                 tx.hdel(k.recent_info(p), *st.dropped_recent)
@@ -112,7 +114,7 @@ class PartitionStore:
             pipe.hgetall(key)
         meta, pos, terms, cov, last, kpi = await pipe.execute()
         st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
-        st.late = int(meta.get(b"late", 0))
+        st.late, st.first = int(meta.get(b"late", 0)), int(meta.get(b"first", 0))
         st.positions = {t.decode(): _pos_dec.decode(v) for t, v in pos.items()}
         st.terms = {t.decode(): _term_dec.decode(v) for t, v in terms.items()}
         for g, raw in cov.items():
@@ -160,7 +162,7 @@ class PartitionStore:
                 tx.hset(k.wday(day), mapping=rows)
                 tx.expire(k.wday(day), ttl)
 
-        await self._fenced(GPS, p, st, ops, extra={"late": st.late})
+        await self._fenced(GPS, p, st, ops, extra={"late": st.late, "first": st.first})
         st.clear_dirty()
 
     async def _fenced(self, kind: str, p: int, st, ops: Callable, force: bool = False,

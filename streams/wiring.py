@@ -14,6 +14,7 @@ from gridpulse.visits.rules import VisitRules
 from gridpulse.visits.stays import StayRules
 from gridpulse.visits.track import TrackRules
 
+from . import silent_grids
 from .case_state import CasePartition
 from .gps_state import GpsPartition
 from .processor import AlertSink, CaseProcessor, DeadSink, GpsProcessor
@@ -65,3 +66,17 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
     gps = GpsProcessor(store, lin.__contains__, dead_sink, settings.topic(GPS_FIXES),
                        alert_sink=alert_sink)
     return cases, gps
+
+
+def silent_scanner(settings: Settings, redis: aioredis.Redis, alert_sink: AlertSink | None):
+    """A coroutine function that rescans the silent-grid view (run it on a timer)."""
+    city = load_city(settings.city)
+    lin = lineages(city)
+    grids = sorted(lin)
+    keys = Keys(settings.redis_prefix)
+
+    async def run() -> dict[str, int]:
+        return await silent_grids.scan(redis, keys, grids, lin.__getitem__,
+                                       settings.silent_grid_days, alert_sink)
+
+    return run

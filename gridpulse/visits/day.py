@@ -138,6 +138,7 @@ class Tracker:
         if not t.closed and t.last is not None and horizon - t.last.ts > self.rules.gap_ms:
             self._settle(t, self._stays(t, None), out)
             t.closed = True
+            out.days.add((t.day, t.terminal))  # its stays, visits and distance may have moved
 
     # -- the day track ---------------------------------------------------------------
     def _stays(self, t: Terminal, p: Point | None) -> list:

@@ -15,7 +15,7 @@ from gridpulse.views import LiveView
 from gridpulse.schemas import decode_deadletter
 
 from .pipeline import (TZ, _read_topic, env_of, read_alerts, WorkerProcess, _assert_views_equal_oracle, _messages, _send,  # noqa: F401
-                       _with_duplicates_and_disorder, isolated_settings, wait_caught_up)
+                       _with_duplicates_and_disorder, isolated_settings, redis_gps_counters, wait_caught_up)
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +40,10 @@ def test_worker_equals_oracle_with_duplicates_and_disorder(kafka_bootstrap, redi
         kinds = {a.kind for a in alerts.values()}
         assert {"warning", "overdue", "escalation", "resolved", "likely_breach"} <= kinds, kinds
         assert any(k.startswith("overdue|") for k in want) and any(k.startswith("ontime|") for k in want)
+        gps_kinds = {a.kind for a in read_alerts(s).values() if a.case is None}
+        assert {"off_grid", "silent_terminal"} <= gps_kinds, gps_kinds
+        visits = sum(v for k, v in redis_gps_counters(s).items() if k.startswith(f"visits|{city.code}|"))
+        assert visits > 100, visits
         assert worker.alive()
         _assert_cli_kpi_equals_view(s, "district", "330203")
     finally:

@@ -95,6 +95,11 @@ def make_log(seed: int) -> list[GpsBatch]:
                 batches.append(GpsBatch(id=f"{term}-{chunk[0].ts}", terminal=term,
                                         worker=f"W{k}", grid=grid, fixes=chunk))
     batches.sort(key=lambda b: b.fixes[-1].ts)
+    # one more upload 40 minutes after the rest: the clock passes every open segment's gap
+    end = batches[-1].fixes[-1].ts + 40 * 60_000
+    x, y = households("G2")[0][1:]
+    batches.append(GpsBatch(id="T9-end", terminal="T9", worker="W9", grid="G2",
+                            fixes=[Fix(end, x, y, 5.0)]))
     # disorder: swap neighbours, delay a few uploads (some beyond the lateness), duplicate some
     for i in range(len(batches) - 1):
         if rng.random() < 0.2:

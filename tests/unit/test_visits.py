@@ -72,3 +72,31 @@ def test_matching_a_stay_to_the_nearest_household():
     assert nearest(s, homes) == "h1"
     assert nearest(s, [("far", LON, LAT + 500 * M_LAT)]) is None
     assert nearest(s, [("b", LON, LAT + 10 * M_LAT), ("a", LON, LAT + 10 * M_LAT)]) == "a"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_stay_finder_fed_one_fix_at_a_time_equals_the_batch(seed):
+    import random
+
+    from gridpulse.visits.stays import StayFinder, events
+
+    rng = random.Random(seed)
+    pts, t, pos = [], 0, 0.0
+    for _ in range(60):  # walks and stays of random lengths, with jitter
+        if rng.random() < 0.5:
+            for _ in range(rng.randrange(1, 40)):
+                pts.append(at(t, pos + rng.uniform(-12, 12)))
+                t += 10
+        else:
+            for _ in range(rng.randrange(1, 20)):
+                pos += rng.uniform(5, 40)
+                pts.append(at(t, pos))
+                t += 10
+    f = StayFinder(StayRules())
+    got = []
+    for k, p in enumerate(pts):
+        got += f.push(p)
+        assert got == events(pts[:k + 1], final=False)  # never ahead, never behind
+    got += f.finish()
+    assert got == events(pts)
+    assert any(isinstance(e, Stay) for e in got) and any(not isinstance(e, Stay) for e in got)
