@@ -105,6 +105,9 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         day = local_day(k.watermark, s.timezone)
         out["stage_times"] = view.stage_times(code, day) if args.level in ("city", "district") else None
         out["score"] = view.score("town", code, day)
+    from .visit_views import VisitView, area_households
+    hh = area_households(city)
+    out["visits"] = VisitView(view, lambda c: hh.get(c, 0)).kpis(code)
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

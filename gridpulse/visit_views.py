@@ -104,3 +104,12 @@ class VisitView:
                 "route": [list(p) for p in unpack_route(start, route or b"")],
                 "stays": [dict(zip(("household", "start", "end", "lon", "lat"), _json.decode(s)))
                           for s in stays]}
+
+
+def area_households(city) -> dict[str, int]:
+    """Households per area code (every level), from the city model's grids."""
+    out: dict[str, int] = {}
+    for g in city.grids:
+        for a in (g.code, g.community, g.town, g.district, city.code):
+            out[a] = out.get(a, 0) + g.households
+    return out

@@ -59,6 +59,9 @@ def _assert_cli_kpi_equals_view(s, level, code):
         "open": k.open, "overdue": k.overdue, "new_today": k.new_today,
         "closed_today": k.closed_today, "on_time_rate": k.on_time_rate}
     assert got["open"] > 0 and got["score"]["kind"] == "town"
+    v = got["visits"]
+    assert v["visits_today"] == redis_gps_counters(s)[f"visits|{code}|{v['day']}"] > 0
+    assert 0 < v["visited_30d"] <= v["households"] and v["coverage_30d"] == v["visited_30d"] / v["households"]
     bad = subprocess.run([sys.executable, "-m", "gridpulse.cli", "kpi", "--level", "town", "--code", code],
                          env=env_of(s), capture_output=True, text=True)
     assert bad.returncode != 0 and "--level" in bad.stderr
