@@ -80,6 +80,22 @@ class Keys:
         """Hash: derived silent-grid view: ``sgrid|area`` counters and ``at`` (its now)."""
         return f"{self.prefix}silent"
 
+    def alert_info(self) -> str:
+        """Hash: alert id -> the alert's JSON (the alerts board, last days)."""
+        return f"{self.prefix}alerts:info"
+
+    def alert_ts(self) -> str:
+        """Sorted set: alert id scored by alert time."""
+        return f"{self.prefix}alerts:ts"
+
+    def alert_resolved(self) -> str:
+        """Sorted set: case id scored by the time of its newest ``resolved`` alert."""
+        return f"{self.prefix}alerts:resolved"
+
+    def alert_acks(self, alert: str) -> str:
+        """Hash: acknowledgement id -> JSON ``AlertAck`` of one alert."""
+        return f"{self.prefix}alerts:ack:{alert}"
+
     def pattern(self) -> str:
         """Glob matching every key under this prefix."""
         return f"{self.prefix}*"

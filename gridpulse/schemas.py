@@ -101,6 +101,17 @@ class Alert(Struct, kw_only=True, omit_defaults=True):
     message: Text | None = None
 
 
+class AlertAck(Struct, kw_only=True, omit_defaults=True):
+    """Someone acknowledged an alert; topic ``alert-acks``, keyed by the alert's id."""
+
+    v: Literal[1] = 1
+    id: Ident  # of the acknowledgement itself (the dedupe key)
+    alert: Ident
+    by: Annotated[str, Meta(min_length=1, max_length=64)]
+    at: EpochMs
+    comment: Annotated[str, Meta(max_length=500)] = ""
+
+
 class DeadLetter(Struct, kw_only=True):
     """A message that failed validation; topic ``deadletter``, keyed like the original."""
 
@@ -136,10 +147,11 @@ _case_decoder = msgspec.json.Decoder(CaseEvent)
 _gps_decoder = msgspec.json.Decoder(GpsBatch)
 _alert_decoder = msgspec.json.Decoder(Alert)
 _dead_decoder = msgspec.json.Decoder(DeadLetter)
+_ack_decoder = msgspec.json.Decoder(AlertAck)
 _encoder = msgspec.json.Encoder()
 
 DECODERS = {"case-events": _case_decoder, "gps-fixes": _gps_decoder,
-            "alerts": _alert_decoder, "deadletter": _dead_decoder}
+            "alerts": _alert_decoder, "alert-acks": _ack_decoder, "deadletter": _dead_decoder}
 
 
 def encode(obj: Struct) -> bytes:
@@ -169,6 +181,11 @@ def decode_gps(raw: bytes) -> GpsBatch:
 def decode_alert(raw: bytes) -> Alert:
     """Validate and decode an ``alerts`` value."""
     return _alert_decoder.decode(raw)
+
+
+def decode_ack(raw: bytes) -> AlertAck:
+    """Validate and decode an ``alert-acks`` value."""
+    return _ack_decoder.decode(raw)
 
 
 def decode_deadletter(raw: bytes) -> DeadLetter:

@@ -105,6 +105,8 @@ class Settings:
         "GRIDPULSE_SILENT_GRID_DAYS", 3, "A grid with no visit and no case for this many days is silent (alert).")
     track_days: int = _env(
         "GRIDPULSE_TRACK_DAYS", 8, "Days the routes, stays and day summaries of terminals are kept in Redis.")
+    alert_days: int = _env(
+        "GRIDPULSE_ALERT_DAYS", 7, "Days of alerts (and their acknowledgements) the alerts board keeps.")
     dash_host: str = _env("GRIDPULSE_DASH_HOST", "127.0.0.1", "Address the dashboard listens on.")
     dash_port: int = _env("GRIDPULSE_DASH_PORT", 8050, "Port the dashboard listens on.")
     dash_interval_ms: int = _env(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from .settings import Settings
 
 CASE_EVENTS = "case-events"  # key: case id
-GPS_FIXES = "gps-fixes"  # key: terminal id
+GPS_FIXES = "gps-fixes"  # key: the terminal's assigned grid code
 ALERTS = "alerts"  # key: alert id
+ALERT_ACKS = "alert-acks"  # key: the acknowledged alert's id
 DEADLETTER = "deadletter"  # key: the original message's key
 
-ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, DEADLETTER)
+ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, ALERT_ACKS, DEADLETTER)
 
 
 def names(settings: Settings) -> dict[str, str]:

@@ -35,6 +35,9 @@ EXAMPLES = {
         case="C20261127-0000042", stage="handled", deadline=1795750200000,
         grid="330203001001003", community="330203001001", town="330203001", district="330203",
         city="330200", dept="sanitation", severity=3, category="sanitation"),
+    "AlertAck": schemas.AlertAck(
+        id="ack-5f0c2a1e", alert="C20261127-0000042:handled:overdue", by="李明 (海曙区指挥中心)",
+        at=1795750500000, comment="已电话督办，环卫所承诺 16:00 前处理"),
     "DeadLetter": schemas.DeadLetter(
         topic="gp.case-events", partition=2, offset=1841, at=1795741700123,
         reason="Expected `int` <= 4, got `9` - at `$.severity`", raw=b'{"v":1,"severity":9}'),

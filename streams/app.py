@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from gridpulse.runtime.broker import is_embedded_broker
 from gridpulse.runtime.kafka_tuning import faust_app_settings
 from gridpulse.schemas import Alert, DeadLetter, encode
 from gridpulse.settings import Settings
-from gridpulse.topics import ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
+from gridpulse.rkeys import Keys
+from gridpulse.topics import ALERT_ACKS, ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 
 from . import fast_consumer
+from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
 from .processor import Record
 from .wiring import make_processors, silent_scanner
@@ -74,7 +77,13 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         await asyncio.gather(*futs)  # acknowledged before the state that records them is saved
 
     cases, gps = make_processors(settings, redis, dead_sink, alert_sink)
-    procs = {case_topic.get_topic_name(): cases, gps_topic.get_topic_name(): gps}
+    ack_topic = raw_topic(ALERT_ACKS)
+    board = AlertBoardWriter(redis, Keys(settings.redis_prefix), dead_sink,
+                             alert_topic.get_topic_name(), ack_topic.get_topic_name(),
+                             settings.alert_days)
+    procs = {case_topic.get_topic_name(): cases, gps_topic.get_topic_name(): gps,
+             alert_topic.get_topic_name(): SimpleNamespace(process=board.process_alerts, drop=board.drop),
+             ack_topic.get_topic_name(): SimpleNamespace(process=board.process_acks, drop=board.drop)}
     app.gridpulse_processors = procs  # for status pages and tests
 
     def records(events) -> list[Record]:
@@ -135,6 +144,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     attach = feed_for if settings.worker_feed == "batch" else agent_for
     attach(case_topic, "cases")
     attach(gps_topic, "gps")
+    attach(alert_topic, "alerts_board")  # the alerts the workers send come back to the board
+    attach(ack_topic, "alert_acks")
 
     scan_silent = silent_scanner(settings, redis, alert_sink)
 
@@ -145,9 +156,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
 
     @app.task
     async def declare_topics() -> None:
-        # Consumed topics are declared on subscription; these two only receive.
+        # Consumed topics are declared on subscription; this one only receives.
         await dead_topic.maybe_declare()
-        await alert_topic.maybe_declare()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs) -> None:

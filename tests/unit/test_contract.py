@@ -13,7 +13,8 @@ def test_examples_round_trip():
     for name, ex in EXAMPLES.items():
         raw = schemas.encode(ex)
         assert schemas.DECODERS[{"CaseEvent": "case-events", "GpsBatch": "gps-fixes",
-                                 "Alert": "alerts", "DeadLetter": "deadletter"}[name]].decode(raw) == ex
+                                 "Alert": "alerts", "AlertAck": "alert-acks",
+                                 "DeadLetter": "deadletter"}[name]].decode(raw) == ex
 
 
 def test_readme_settings_table_is_current():
