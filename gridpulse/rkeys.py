@@ -40,6 +40,10 @@ class Keys:
         """Hash: case id -> JSON summary for the ticker and the map."""
         return f"{self.prefix}case:{p}:recentinfo"
 
+    def open_cases(self, p: int) -> str:
+        """Hash: open case id -> JSON row for the case lists (area, stage, overdue, deadline)."""
+        return f"{self.prefix}case:{p}:open"
+
     def positions(self, p: int) -> str:
         """Hash: terminal id -> JSON ``[ts, lon, lat, grid, worker]`` latest fix."""
         return f"{self.prefix}gps:{p}:pos"

@@ -43,6 +43,7 @@ class CasePartition:
         self.counters: Counter[str] = Counter()
         self.recent: dict[str, int] = {}  # case id -> report time
         self.lastcase: dict[str, int] = {}  # grid -> newest report time (for silent grids)
+        self.rows: dict[str, tuple] = {}  # open case -> its row in the case lists
         self._heap: list[tuple[int, str]] = []
         self._typical: dict[tuple[str, str], dict[int, int | None]] = {}
         self.clear_dirty()
@@ -66,6 +67,7 @@ class CasePartition:
         self.dirty_recent: set[str] = set()
         self.dropped_recent: set[str] = set()
         self.dirty_lastcase: set[str] = set()
+        self.dirty_rows: set[str] = set()
         self.alerts_out: list[Alert] = []
         self.dead_out: list[tuple[bytes, DeadLetter]] = []
 
@@ -115,6 +117,13 @@ class CasePartition:
                         rec.reporter)
         clocks = self.rules.clocks(view, info) if view.stage is not None else []
         new = contribution(view, info, now, self.rules, clocks)
+        row = _row(rec, view, clocks, new) if view.is_open else None
+        if row != self.rows.get(case):
+            if row is None:
+                self.rows.pop(case, None)
+            else:
+                self.rows[case] = row
+            self.dirty_rows.add(case)
         old = self.contrib.get(case, ())
         if new != old:
             # Keys appear at most once in a contribution, so set differences are exact;
@@ -205,6 +214,7 @@ class CasePartition:
         self.views, self.contrib, self.counters, self._heap = {}, {}, Counter(), []
         self._typical = {}
         self.lastcase = {}
+        self.rows = {}
         for rec in self.cases.values():
             if rec.reported and rec.reported > self.lastcase.get(rec.grid, 0):
                 self.lastcase[rec.grid] = rec.reported
@@ -228,6 +238,14 @@ class CasePartition:
         self.dirty_keys.clear()
         self.dirty_recent.clear()
 
+    def row(self, case: str) -> dict:
+        """An open case's row in the case lists (``gp:case:<p>:open``)."""
+        reported, grid, category, severity, stage, dept, level, overdue, deadline = self.rows[case]
+        lin = self.lineage(grid)
+        return {"case": case, "ts": reported, "grid": grid, "community": lin[1], "town": lin[2],
+                "district": lin[3], "category": category, "severity": severity, "stage": stage,
+                "dept": dept, "level": level, "overdue": overdue, "deadline": deadline}
+
     def summary(self, case: str) -> dict:
         """The ticker / map summary of a case."""
         rec, view = self.cases[case], self.views[case]
@@ -235,3 +253,10 @@ class CasePartition:
         return {"case": case, "ts": rec.reported, "grid": rec.grid, "district": lin[3],
                 "category": rec.category, "severity": rec.severity, "lon": rec.lon,
                 "lat": rec.lat, "stage": view.stage, "dept": view.dept, "level": view.level}
+
+
+def _row(rec: CaseRecord, view: CaseView, clocks, contrib) -> tuple:
+    """What the case lists show of an open case: a tuple, cheap to compare for changes."""
+    running = [c.deadline for c, stop in clocks if stop is None]
+    return (rec.reported, rec.grid, rec.category, rec.severity, view.stage, view.dept or "",
+            view.level, f"overdue|{rec.grid}" in contrib, min(running) if running else 0)

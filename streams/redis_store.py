@@ -96,6 +96,12 @@ class PartitionStore:
             if st.dirty_recent:
                 tx.zadd(k.recent(p), {c: st.recent[c] for c in st.dirty_recent})
                 tx.hset(k.recent_info(p), mapping={c: _json.encode(st.summary(c)) for c in st.dirty_recent})
+            gone = [c for c in st.dirty_rows if c not in st.rows]
+            if len(gone) < len(st.dirty_rows):
+                tx.hset(k.open_cases(p), mapping={c: _json.encode(st.row(c)) for c in st.dirty_rows
+                                                  if c in st.rows})
+            if gone:
+                tx.hdel(k.open_cases(p), *gone)
             if st.dirty_lastcase:
                 tx.hset(k.lastcase(p), mapping={g: st.lastcase[g] for g in st.dirty_lastcase})
             if st.dropped_recent:

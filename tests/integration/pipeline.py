@@ -213,6 +213,12 @@ def _assert_views_equal_oracle(s, city, msgs, alerts: dict | None = None):
     assert view.watermark() == max([c.ts for c in cases] + [f.ts for b in gps for f in b.fixes])
     k = view.kpis(city.code)
     assert k.open == want[f"open|{city.code}"]  # and the reader adds them up the same way
+    from gridpulse.case_list import CaseList
+    rows = CaseList(view).rows()  # the case lists agree with the oracle's counters
+    for d in city.districts:
+        mine = [r for r in rows if r["district"] == d.code]
+        assert len(mine) == want.get(f"open|{d.code}", 0), d.code
+        assert sum(r["overdue"] for r in mine) == want.get(f"overdue|{d.code}", 0), d.code
     want_pos = oracle.positions(gps)
     got_pos = {p[0]: (p[3], p[1], p[2], p[4], p[5]) for p in view.positions(active_ms=10**12)}
     assert got_pos == want_pos

@@ -203,3 +203,24 @@ def test_likely_to_breach_uses_what_the_department_took_before():
 def test_nothing_learned_nothing_predicted():
     st, sent = run(sorted(loop("a", 0), key=lambda e: e.ts))
     assert not [a for a in sent.values() if a.kind == "likely_breach"]
+
+
+def test_open_case_rows_follow_stage_overdue_and_closure():
+    st = part()
+    st.apply(ev("u", 0, "reported", 0, sev=1), 0)
+    st.apply(ev("u", 1, "registered", 1, sev=1), 1)
+    st.advance()
+    row = st.row("u")
+    assert (row["stage"], row["overdue"], row["district"]) == ("registered", False, "330203")
+    assert row["deadline"] > T0 and "u" in st.dirty_rows
+    st.clear_dirty()
+    st.apply(ev("x", 0, "reported", 40), 2)  # the urgent dispatch clock runs out
+    st.advance()
+    assert st.row("u")["overdue"] and "u" in st.dirty_rows
+    for i, e in enumerate(loop("u", 0, sev=1)[2:], start=3):
+        st.apply(e, i)
+        st.advance()
+    assert "u" not in st.rows and "u" in st.dirty_rows  # closed: gone from the lists
+    ref, _ = run(sorted(EVENTS, key=lambda e: e.ts))
+    assert len(ref.rows) == ref.counters["open|330200"]
+    assert sum(r[7] for r in ref.rows.values()) == ref.counters["overdue|330200"]
