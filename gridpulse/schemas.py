@@ -64,7 +64,7 @@ class Fix(Struct, array_like=True):
 
 
 class GpsBatch(Struct, kw_only=True, omit_defaults=True):
-    """Fixes a terminal uploads at once; topic ``gps-fixes``, keyed by ``terminal``."""
+    """Fixes a terminal uploads at once; topic ``gps-fixes``, keyed by ``grid`` (its assigned grid)."""
 
     v: Literal[1] = 1
     id: Ident

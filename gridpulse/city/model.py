@@ -33,6 +33,9 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
+import shapely
+
+from gridpulse.city import households as _households
 from gridpulse.city import spatial
 
 LEVELS = ("city", "district", "town", "community", "grid")
@@ -74,6 +77,7 @@ class CityModel:
         self.code: str = doc["code"]
         self.name: str = doc["name"]
         self.name_en: str = doc.get("name_en", "")
+        self.seed: int = int(doc.get("seed", 0))  # seeds the synthetic households
         self._areas: dict[str, Area] = {}
         self._polygons: dict[str, list] = {}
         self._children: dict[str, list[str]] = {self.code: []}
@@ -190,6 +194,92 @@ class CityModel:
     @cached_property
     def _grid_pos(self) -> dict[str, int]:
         return {g.code: i for i, g in enumerate(self.grids)}
+
+    def _shape(self, grid_code: str):
+        """The grid's prepared shapely geometry (KeyError if not a grid)."""
+        return self._index.shapes[self._grid_pos[grid_code]]
+
+    def contains(self, grid_code: str, lon: float, lat: float) -> bool:
+        """Whether (lon, lat) lies in the grid, its border included (as :meth:`locate` sees it).
+
+        KeyError if ``grid_code`` is not a grid. Cheap enough for every GPS fix (~1-2 µs):
+        a bounding-box test, then an even-odd crossing test in plain Python on the grid's
+        rings (a few dozen edges at most, built on first use); only a point on an edge or
+        within 1e-9° of one (6-decimal fixes can lie on an edge) is left to shapely's exact
+        predicate, so the answer is shapely's ``intersects`` everywhere.
+        """
+        got = self._edges.get(grid_code)
+        if got is None:
+            got = self._edges[grid_code] = self._grid_edges(grid_code)
+        (x0, y0, x1, y1), parts = got
+        if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+            return False
+        for rings in parts:
+            inside = False  # in the outer ring, then out again for the hole that holds it
+            for ring in rings:
+                crossed = False
+                for ax, ay, bx, by in ring:
+                    if (ay > lat) != (by > lat):
+                        x = ax + (lat - ay) * (bx - ax) / (by - ay)
+                        if -1e-9 < lon - x < 1e-9:  # on the edge, give or take rounding
+                            return bool(shapely.intersects_xy(self._shape(grid_code), lon, lat))
+                        if lon < x:
+                            crossed = not crossed
+                    elif ay == lat and (-1e-9 < lon - ax < 1e-9 or by == lat and min(ax, bx) <= lon <= max(ax, bx)):
+                        # on a vertex or a horizontal edge, which the crossing rule does not see
+                        return bool(shapely.intersects_xy(self._shape(grid_code), lon, lat))
+                if not crossed and ring is rings[0]:
+                    break
+                inside ^= crossed
+            else:
+                if inside:
+                    return True
+        return False
+
+    @cached_property
+    def _edges(self) -> dict[str, tuple]:
+        return {}
+
+    def _grid_edges(self, grid_code: str) -> tuple:
+        """(bbox, parts): per polygon part, per ring, its edges as (ax, ay, bx, by)."""
+        self.grid(grid_code)  # KeyError for anything but a grid
+        parts = tuple(tuple(tuple((float(a[0]), float(a[1]), float(b[0]), float(b[1]))
+                                  for a, b in zip(ring, ring[1:])) for ring in rings)
+                      for rings in self._polygons[grid_code])
+        return self.bbox(grid_code), parts
+
+    def household_count(self, grid_code: str) -> int:
+        """How many households the grid has (``households`` in the city file, 250 by default)."""
+        return self.grid(grid_code).households
+
+    def households(self, grid_code: str) -> tuple[tuple[str, float, float], ...]:
+        """The grid's synthetic households ``(id, lon, lat)`` (see :mod:`gridpulse.city.households`).
+
+        Ids are ``f"{grid_code}-{i:03d}"``, positions strictly inside the grid, rounded to
+        6 decimals; the same in every process for the same city file. Built on first use
+        (well under a millisecond a grid) and kept for the 4,096 most recently used grids.
+        """
+        return self._households_cached(grid_code)
+
+    def household_positions(self, grid_code: str):
+        """The (lon, lat) of :meth:`households`, same order, as an n x 2 numpy float array.
+
+        Built afresh on each call (not cached): for callers that keep positions their own
+        way, such as the simulator, or want to compute on them with numpy.
+        """
+        grid = self.grid(grid_code)
+        return _households.household_array(self._shape(grid_code), grid.households, self.seed, grid_code)
+
+    @cached_property
+    def _households_cached(self):
+        # per model, so a second city (or a reloaded file) has its own cache. A grid's
+        # households take ~46 KiB as tuples: all 12,216 would be ~560 MB, 2,048 are ~95 MB,
+        # and rebuilding one costs ~0.25 ms (a stay needs them once in a few minutes).
+        @lru_cache(maxsize=2048)
+        def build(grid_code: str) -> tuple[tuple[str, float, float], ...]:
+            grid = self.grid(grid_code)
+            return _households.households(self._shape(grid_code), grid.households, self.seed, grid_code)
+        return build
 
 
 def city_path(name_or_dir: str) -> Path:

@@ -183,3 +183,43 @@ def test_builder_is_deterministic_and_nests():
 def test_builder_refuses_too_few_grids():
     with pytest.raises(ValueError):
         build_city("330200", "宁波市", "Ningbo", [_toy_district()], 11, seed=7)
+
+
+def _toy_city_doc() -> dict:
+    """Two grids: one a square with a hole plus an island, the other filling the hole."""
+    outer = [[121.0, 29.0], [121.01, 29.0], [121.01, 29.01], [121.0, 29.01], [121.0, 29.0]]
+    hole = [[121.002, 29.002], [121.008, 29.002], [121.005, 29.008], [121.002, 29.002]]
+    island = [[121.02, 29.0], [121.023, 29.0], [121.02, 29.004], [121.02, 29.0]]
+    everything = [[outer], [island]]
+    return {"schema": 1, "code": "330200", "name": "测试市", "seed": 5,
+            "districts": [{"code": "330299", "name": "d", "polygons": everything}],
+            "towns": [{"code": "330299001", "name": "t", "district": "330299", "polygons": everything}],
+            "communities": [{"code": "330299001001", "name": "c", "town": "330299001", "polygons": everything}],
+            "grids": [{"code": "330299001001001", "name": "g1", "community": "330299001001", "households": 40,
+                       "polygons": [[outer, hole], [island]]},
+                      {"code": "330299001001002", "name": "g2", "community": "330299001001",
+                       "polygons": [[hole]]}]}
+
+
+def test_contains_with_holes_and_parts():
+    from gridpulse.city.model import CityModel
+    toy = CityModel(_toy_city_doc(), source="toy")
+    g1, g2 = "330299001001001", "330299001001002"
+    assert toy.household_count(g1) == 40 and toy.household_count(g2) == 250
+    for code in (g1, g2):
+        shape = to_shape(toy.polygons(code))
+        for k in range(126):  # a lattice over the island and the square, edges and vertices included
+            for j in range(61):
+                x, y = round(120.999 + k * 0.0002, 6), round(28.999 + j * 0.0002, 6)
+                assert toy.contains(code, x, y) == shapely.intersects_xy(shape, x, y), (code, x, y)
+    assert all(toy.contains(g1, x, y) and not toy.contains(g2, x, y) for _, x, y in toy.households(g1))
+    assert all(toy.contains(g2, x, y) and not toy.contains(g1, x, y) for _, x, y in toy.households(g2))
+    assert any(x > 121.015 for _, x, y in toy.households(g1))  # some on the island
+    assert toy.contains(g1, 121.005, 29.002) and toy.contains(g2, 121.005, 29.002)  # a shared edge
+
+
+def test_contains_a_point_on_an_edge(city):
+    # a 6-decimal point on a grid edge up to float rounding: shapely decides, as in locate()
+    code, x, y = "330282118216005", 121.093373, 30.268249
+    assert city.contains(code, x, y) and city.locate(x, y) == code
+    assert ("330282118216005-008", x, y) in city.households(code)
