@@ -1,11 +1,17 @@
 """The HTTP JSON API, served by the wall's Flask server beside the page.
 
-Three read-only endpoints over :class:`gridpulse.views.LiveView` (the same reader the
-wall uses, so an answer and the wall agree at one watermark):
+Read-only endpoints over :class:`gridpulse.views.LiveView` and
+:class:`gridpulse.visit_views.VisitView` (the same readers the wall uses, so an answer
+and the wall agree at one watermark):
 
 - ``GET /api/kpi/<level>/<code>[?minutes=N]``: an area's KPIs, stage times, score;
 - ``GET /api/departments[?area=CODE]``: per department of the city or a district;
-- ``GET /api/score/<kind>/<code>[?days=7&area=CODE]``: one performance score.
+- ``GET /api/score/<kind>/<code>[?days=7&area=CODE]``: one performance score;
+- ``GET /api/case/<case id>``: one case's full record;
+- ``GET /api/visits/<level>/<code>``: an area's visit KPIs (workers out, coverage...);
+- ``GET /api/track/<terminal>/<YYYY-MM-DD>``, ``GET /api/worker/<worker>/<YYYY-MM-DD>``:
+  one terminal-day for replay (summary, route, stays);
+- ``GET /api/workers/<grid>/<YYYY-MM-DD>``: the day summaries of a grid's terminals.
 
 Every answer is UTF-8 JSON with ``ensure_ascii=False`` (names stay readable Chinese);
 an error is ``{"error": message, "field": name}`` with 400 (a bad parameter) or 404
@@ -25,6 +31,9 @@ from gridpulse.city import CityModel
 from gridpulse.city.model import LEVELS
 from gridpulse.clock import fmt_local, local_day
 from gridpulse.views import LiveView
+from gridpulse.visit_views import VisitView
+
+from .visits import day_date, parse_date
 
 PREFIX = "/api"
 MINUTES = (1, 1440)  # per-minute series: a minute up to a day (newmin counters live 48 h)
@@ -69,8 +78,10 @@ def _int_arg(name: str, default: int, bounds: tuple[int, int]) -> int:
 class Api:
     """The endpoints, bound to one view, city model and time zone."""
 
-    def __init__(self, view: LiveView, city: CityModel, tz: str, rules=None) -> None:
+    def __init__(self, view: LiveView, city: CityModel, tz: str, rules=None,
+                 visits: VisitView | None = None) -> None:
         self.view, self.city, self.tz, self.rules = view, city, tz, rules
+        self.visits = visits
 
     def _clock(self) -> tuple[int, int, dict]:
         """Watermark, its local day, and the time fields every answer carries."""
@@ -92,12 +103,16 @@ class Api:
                                        f"{code!r} is a {area.level}")
         return area
 
-    def kpi(self, level: str, code: str) -> dict:
+    def _level_area(self, level: str, code: str):
         if level not in LEVELS:
             raise ApiError(400, "level", f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         area = self._area(code)
         if area.level != level:
             raise ApiError(400, "level", f"{code} is a {area.level}, not a {level}")
+        return area
+
+    def kpi(self, level: str, code: str) -> dict:
+        area = self._level_area(level, code)
         minutes = _int_arg("minutes", 60, MINUTES)
         # One watermark for every figure: kpis at it, the stage times and score of its day.
         wm, day, when = self._clock()
@@ -145,7 +160,6 @@ class Api:
             doc["area"] = area
         return doc
 
-
     def case(self, case_id: str) -> dict:
         if not _CASE_ID.match(case_id):
             raise ApiError(400, "case", f"not a case id: {case_id!r}")
@@ -158,10 +172,72 @@ class Api:
                                       ("town", g.town), ("district", g.district))}
         return doc
 
+    # -- visits (the GPS stream) -----------------------------------------------------
+    def _gps_clock(self, wm: int) -> dict:
+        """The GPS clock ``wm`` (newest fix applied) as ``watermark``, its day and date."""
+        day = local_day(wm, self.tz) if wm else 0
+        return {"watermark": wm, "day": day,
+                "date": fmt_local(wm, self.tz, "%Y-%m-%d") if wm else None}
 
-def register(server: Flask, view: LiveView, city: CityModel, tz: str, rules=None) -> None:
+    @staticmethod
+    def _day(text: str) -> int:
+        day = parse_date(text)
+        if day is None:
+            raise ApiError(400, "date", f"date must be a calendar date YYYY-MM-DD, got {text!r}")
+        return day
+
+    @staticmethod
+    def _id(field: str, value: str) -> str:
+        if not _WORKER_ID.match(value):
+            raise ApiError(400, field, f"not a {field} id: {value!r}")
+        return value
+
+    def visit_kpis(self, level: str, code: str) -> dict:
+        area = self._level_area(level, code)
+        # One GPS clock for every figure (kpis would read it again otherwise).
+        wm = self.visits.now()
+        doc = self.visits.kpis(code, now=wm)
+        return {"level": level, "code": code, "name": area.name, **self._gps_clock(wm), **doc}
+
+    def _terminal_day(self, terminal: str, day: int) -> dict | None:
+        tr = self.visits.track(terminal, day)
+        if tr is None:
+            return None
+        return {"terminal": terminal, "worker": tr["summary"]["worker"],
+                "watermark": self.visits.now(), "day": day, "date": day_date(day), **tr}
+
+    def track(self, terminal: str, date: str) -> dict:
+        self._id("terminal", terminal)
+        day = self._day(date)
+        doc = self._terminal_day(terminal, day)
+        if doc is None:
+            raise ApiError(404, "terminal", f"no track of terminal {terminal!r} on {date}")
+        return doc
+
+    def worker_track(self, worker: str, date: str) -> dict:
+        self._id("worker", worker)
+        day = self._day(date)
+        terminal = self.visits.terminal_of(worker, day)
+        doc = self._terminal_day(terminal, day) if terminal else None
+        if doc is None:
+            raise ApiError(404, "worker", f"no track of worker {worker!r} on {date}")
+        return doc
+
+    def grid_workers(self, grid: str, date: str) -> dict:
+        area = self._area(grid, "grid")
+        if area.level != "grid":
+            raise ApiError(400, "grid", f"{grid} is a {area.level}, not a grid")
+        day = self._day(date)
+        rows = sorted((s for s in self.visits.days(day).values() if s["grid"] == grid),
+                      key=lambda s: s["terminal"])
+        return {"grid": grid, "name": area.name, "watermark": self.visits.now(), "day": day,
+                "date": day_date(day), "terminals": rows}
+
+
+def register(server: Flask, view: LiveView, city: CityModel, tz: str, rules=None,
+             visits: VisitView | None = None) -> None:
     """Add the ``/api`` routes to the wall's Flask ``server``."""
-    api = Api(view, city, tz, rules)
+    api = Api(view, city, tz, rules, visits)
     bp = Blueprint("gridpulse_api", __name__, url_prefix=PREFIX)
 
     def route(rule: str, fn):
@@ -173,6 +249,11 @@ def register(server: Flask, view: LiveView, city: CityModel, tz: str, rules=None
     route("/departments", api.departments)
     route("/score/<kind>/<code>", api.score)
     route("/case/<case_id>", api.case)
+    if visits is not None:
+        route("/visits/<level>/<code>", api.visit_kpis)
+        route("/track/<terminal>/<date>", api.track)
+        route("/worker/<worker>/<date>", api.worker_track)
+        route("/workers/<grid>/<date>", api.grid_workers)
 
     # Dash answers every unknown path with the page (for client-side routing); under
     # /api a typo must be a JSON 404, not 200 with HTML.

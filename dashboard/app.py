@@ -1,4 +1,7 @@
-"""The wall display: ``create_app`` builds the Dash app, ``serve`` runs it.
+"""The wall display and its pages: ``create_app`` builds the Dash app, ``serve`` runs it.
+
+Pages by URL (pages.py): the wall at ``/``, a worker's day replay at ``/worker/<id>``
+and ``/terminal/<id>``, a grid's workers at ``/grid/<code>/workers``.
 
 Static geometry is served from ``/gp/static/<version>/<layer>.json`` (gzip, immutable
 cache: the version is a hash of the content); the page and its live callbacks never
@@ -22,9 +25,12 @@ from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
 from . import api, callbacks, deck, layout
+from .coverage import CoverageFeed
 from .geometry import static_docs
+from .pages import Pages
 from .positions import PositionFeed
 from .texts import texts
+from .visits import visit_view
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).parent / "assets"
@@ -47,27 +53,37 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     version = hashlib.sha1("".join(d.etag for d in docs.values()).encode()).hexdigest()[:12]
     # The city's code scopes the department scores (the API's default area).
     view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone, city.code)
+    visits = visit_view(view, city)
     lon0, lat0, _, _ = city.bbox(city.code)
     feed = PositionFeed(view, settings.active_worker_minutes * 60_000,
                         origin=(float(int(lon0)), float(int(lat0))),
                         min_age_s=settings.dash_interval_ms / 2000)
 
+    # Pages are chosen by a callback (pages.py), so callbacks name components that only
+    # some pages have.
     app = dash.Dash(__name__, title=f"{city.name} · 网格实时态势", assets_folder=str(ASSETS),
-                    serve_locally=True, update_title=None)
+                    serve_locally=True, update_title=None, suppress_callback_exceptions=True)
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
 
     spec = {"spec": deck.base_spec(city, version, _label_chars(city, "")),
             "labels": [{"c": d.code, "n": d.name, "x": [round(d.centroid[0], 4), round(d.centroid[1], 4)]}
-                       for d in city.districts]}
+                       for d in city.districts],
+            # Inserted by the browser once coverage colours are first asked for (wall.js).
+            "gridfill": deck.grid_fill_layer(version)}
     txt = texts()
     txt["districts"] = {d.code: d.name for d in city.districts}
     txt["tiles"] = layout.tile_spec()
-    app.layout = layout.build(city.name, spec, txt, settings.dash_interval_ms,
-                              settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
-    callbacks.register(app, view, city, feed, settings.timezone)
+    wall = layout.build(city.name, spec, txt, settings.dash_interval_ms,
+                        settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
+    app.layout = layout.root()
+    # The coverage array is in the order of the static grid geometry (grids.json).
+    coverage = CoverageFeed(visits, [code for code, _ in city.rings("grid")])
+    pages = Pages(city, visits, settings.timezone, version, wall,
+                  int(settings.track_gap_minutes * 60_000))
+    callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone)
     rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
-    api.register(app.server, view, city, settings.timezone, rules)
+    api.register(app.server, view, city, settings.timezone, rules, visits)
 
     @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
     def _static(ver: str, name: str):

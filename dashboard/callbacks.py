@@ -1,8 +1,10 @@
-"""Dash callbacks: two thin server adapters over Redis, three clientside renderers.
+"""Dash callbacks: thin server adapters over Redis and clientside renderers.
 
-Server side (one Redis read each, no rendering): the 1-second live payload and the
-slower worker-position delta. Browser side (assets/wall.js): tiles/trend/ticker/ranking,
-the deck document and the live indicator.
+Server side (one Redis read each, no rendering): the page for the URL (pages.py), the
+1-second live payload, the slower worker-position delta and the per-grid coverage delta.
+Browser side (assets/wall.js, assets/replay.js): tiles/trend/ticker/ranking, the deck
+document, the live indicator, opening a worker's day from the map, and the replay's
+frames and play/pause.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import itertools
 import logging
 import threading
 
-from dash import ClientsideFunction, Dash, Input, Output, State
+from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
 from gridpulse.city import CityModel
 from gridpulse.views import LiveView
+from gridpulse.visit_views import VisitView
 
 from . import live
-from .layout import TILES
+from .coverage import WINDOWS, CoverageFeed
+from .layout import SUBS, TILES
+from .pages import Pages
 from .positions import PositionFeed
 
 log = logging.getLogger(__name__)
@@ -35,14 +40,19 @@ class _Seq:
             return next(self._it)
 
 
-def register(app: Dash, view: LiveView, city: CityModel, feed: PositionFeed, tz: str) -> None:
-    """Wire every callback of the wall onto ``app``."""
+def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed: PositionFeed,
+             coverage: CoverageFeed, pages: Pages, tz: str) -> None:
+    """Wire every callback of the app onto ``app``."""
     seq = _Seq()
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
+    def _page(path, search):
+        return pages.render(path, search)
 
     @app.callback(Output("live", "data"), Output("case-cursor", "data"),
                   Input("tick", "n_intervals"), State("case-cursor", "data"))
     def _live(_n, cursor):
-        doc = live.payload(view, city, feed, tz, cursor)
+        doc = live.payload(view, visits, city, tz, cursor)
         doc["seq"] = seq.next()
         return doc, doc["case_cursor"]
 
@@ -52,18 +62,48 @@ def register(app: Dash, view: LiveView, city: CityModel, feed: PositionFeed, tz:
         doc = feed.delta(cursor)
         return doc, doc["cursor"]
 
+    @app.callback(Output("coverage", "data"), Output("coverage-cursor", "data"),
+                  Input("tick-positions", "n_intervals"), Input("map-mode", "value"),
+                  State("coverage-cursor", "data"))
+    def _coverage(_n, mode, cursor):
+        # Nothing travels while the grids show outlines only, or when nothing changed.
+        if mode not in WINDOWS:
+            return no_update, no_update
+        doc = coverage.delta(mode, cursor)
+        if doc is None:
+            return no_update, no_update
+        return doc, doc["cursor"]
+
     app.clientside_callback(
         ClientsideFunction("gridpulse", "panels"),
-        # One output per tile, in layout.TILES order (wall.js reads the same order).
+        # One output per tile, then per sub-figure, in layout order (wall.js reads the same).
         *[Output(t.el_id, "children") for t in TILES],
+        *[Output(s.el_id, "children") for s in SUBS],
         Output("clock-time", "children"), Output("clock-date", "children"),
         Output("trend", "figure"), Output("ticker", "children"), Output("district-rank", "children"),
         Input("live", "data"), State("texts", "data"))
     app.clientside_callback(
         ClientsideFunction("gridpulse", "deck"),
-        Output("map", "data"),
-        Input("live", "data"), Input("positions", "data"), State("deck-base", "data"))
+        Output("map", "data"), Output("coverage-legend", "className"),
+        Input("live", "data"), Input("positions", "data"), Input("coverage", "data"),
+        Input("map-mode", "value"), State("deck-base", "data"))
     app.clientside_callback(
         ClientsideFunction("gridpulse", "indicator"),
         Output("live-indicator", "className"), Output("live-text", "children"),
         Input("tick", "n_intervals"), State("interval-ms", "data"), State("texts", "data"))
+    app.clientside_callback(
+        ClientsideFunction("gridpulse", "openWorker"),
+        Output("nav", "data"), Input("map", "clickInfo"), prevent_initial_call=True)
+
+    # The replay page (replay.py): frames and play/pause, all in the browser.
+    app.clientside_callback(
+        ClientsideFunction("replay", "frame"),
+        Output("replay-map", "data"), Output("replay-time", "children"),
+        Input("replay-slider", "value"), State("replay-data", "data"))
+    app.clientside_callback(
+        ClientsideFunction("replay", "play"),
+        Output("replay-tick", "disabled"), Output("replay-play", "children"),
+        Output("replay-slider", "value"),
+        Input("replay-play", "n_clicks"), Input("replay-tick", "n_intervals"),
+        State("replay-tick", "disabled"), State("replay-slider", "value"),
+        State("replay-speed", "value"), State("replay-data", "data"), prevent_initial_call=True)

@@ -17,8 +17,10 @@ import pydeck as pdk
 from gridpulse.city import CityModel
 
 STATIC_ROUTE = "/gp/static"
-# Layer ids the browser fills with live data.
+# Layer ids the browser fills with live data ("grid-fill" only once a browser asks for
+# coverage colours: its geometry, gridfill.json, is fetched on demand, not with the wall).
 LIVE_SLOTS = ("workers", "cases", "cases-new", "labels")
+GRID_FILL = "grid-fill"
 
 # Props pydeck would turn into "@@=" accessors although they are plain values, per layer type.
 _LITERALS = {
@@ -29,24 +31,32 @@ _LITERALS = {
 MAP_PANEL_PX = (1010, 960)
 
 
-def initial_view(city: CityModel, panel: tuple[int, int] = MAP_PANEL_PX) -> pdk.ViewState:
-    """The whole city fitted into the map panel (Ningbo: ~121.58E 29.63N, zoom ~8.5)."""
-    lon0, lat0, lon1, lat1 = city.bbox(city.code)
+def fit_view(bbox: tuple[float, float, float, float], panel: tuple[int, int],
+             max_zoom: float = 18.0) -> pdk.ViewState:
+    """The view that fits ``bbox`` (lon0, lat0, lon1, lat1) into ``panel`` pixels."""
+    lon0, lat0, lon1, lat1 = bbox
     lat_c = (lat0 + lat1) / 2
     # deck.gl's Web Mercator: 512 * 2**zoom pixels per 360 degrees (512-px tiles).
     mercator = [math.log(math.tan(math.pi / 4 + math.radians(v) / 2)) for v in (lat0, lat1)]
-    zoom_x = math.log2(panel[0] * 360 / (512 * (lon1 - lon0)))
-    zoom_y = math.log2(panel[1] * 2 * math.pi / (512 * (mercator[1] - mercator[0])))
-    zoom = math.floor(min(zoom_x, zoom_y) * 20) / 20  # rounded down: a small margin
+    zoom_x = math.log2(panel[0] * 360 / (512 * max(lon1 - lon0, 1e-6)))
+    zoom_y = math.log2(panel[1] * 2 * math.pi / (512 * max(mercator[1] - mercator[0], 1e-8)))
+    zoom = min(max_zoom, math.floor(min(zoom_x, zoom_y) * 20) / 20)  # rounded down: a margin
     mid_lat = math.degrees(2 * math.atan(math.exp(sum(mercator) / 2)) - math.pi / 2)
-    return pdk.ViewState(longitude=round((lon0 + lon1) / 2, 4), latitude=round(mid_lat or lat_c, 4),
+    return pdk.ViewState(longitude=round((lon0 + lon1) / 2, 6), latitude=round(mid_lat or lat_c, 6),
                          zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
-def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
-    """The deck/json document of the map, with ``data: []`` in the live slots."""
+def initial_view(city: CityModel, panel: tuple[int, int] = MAP_PANEL_PX) -> pdk.ViewState:
+    """The whole city fitted into the map panel (Ningbo: ~121.58E 29.63N, zoom ~8.5)."""
+    v = fit_view(city.bbox(city.code), panel)
+    return pdk.ViewState(longitude=round(v.longitude, 4), latitude=round(v.latitude, 4),
+                         zoom=v.zoom, pitch=0, bearing=0)
+
+
+def static_layers(version: str) -> list[pdk.Layer]:
+    """The city's own outlines by URL (districts, grids, towns): the offline base map."""
     url = f"{STATIC_ROUTE}/{version}"
-    layers = [
+    return [
         pdk.Layer("PolygonLayer", id="districts", data=f"{url}/districts.json",
                   get_polygon="p", get_fill_color="f", filled=True, stroked=True,
                   get_line_color=[96, 178, 255, 230], line_width_min_pixels=1.6, pickable=False),
@@ -54,8 +64,41 @@ def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
                   get_color=[90, 160, 230, 48], width_min_pixels=1, width_max_pixels=1),
         pdk.Layer("PathLayer", id="towns", data=f"{url}/towns.json", get_path="-",
                   get_color=[130, 190, 250, 130], width_min_pixels=0.9, width_max_pixels=1.5),
-        pdk.Layer("ScatterplotLayer", id="workers", data=[], get_position="-",
-                  get_fill_color=[0, 240, 190, 190], get_radius=1.8),
+    ]
+
+
+def to_doc(deck: pdk.Deck, label_chars: str = "") -> dict:
+    """A pydeck Deck as the deck/json document dash-deck takes (no base map, literals fixed)."""
+    doc = json.loads(deck.to_json())
+    for layer in doc["layers"]:
+        layer.update(_LITERALS.get(layer["@@type"], {}))
+        if layer["@@type"] == "TextLayer":
+            layer["characterSet"] = label_chars
+    doc.pop("mapStyle", None)
+    doc.pop("mapProvider", None)
+    return doc
+
+
+def grid_fill_layer(version: str) -> dict:
+    """The coverage colours of every grid, as a layer document the browser completes.
+
+    Rows of ``gridfill.json`` are ``{"i": index in grids.json, "p": ring}``; the browser
+    sets ``getFillColor`` to a JSON expression over ``i`` (assets/wall.js: the only way
+    to colour 12,216 URL-loaded polygons from a compact array without functions, which
+    the deck/json document cannot carry) and bumps ``updateTriggers`` when it changes.
+    """
+    return {"@@type": "SolidPolygonLayer", "id": GRID_FILL, "data": f"{STATIC_ROUTE}/{version}/gridfill.json",
+            "getPolygon": "@@=p", "getFillColor": [0, 0, 0, 0], "filled": True, "extruded": False,
+            "pickable": False, "visible": True}
+
+
+def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
+    """The deck/json document of the map, with ``data: []`` in the live slots."""
+    layers = [
+        *static_layers(version),
+        # Pickable so that a dot names its terminal (tooltip) and a click opens its day.
+        pdk.Layer("ScatterplotLayer", id="workers", data=[], get_position="p",
+                  get_fill_color=[0, 240, 190, 190], get_radius=1.8, pickable=True),
         pdk.Layer("ScatterplotLayer", id="cases-new", data=[], get_position="p",
                   get_line_color="c", get_radius="r", filled=False, stroked=True,
                   line_width_min_pixels=1.5),
@@ -68,11 +111,6 @@ def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
     ]
     deck = pdk.Deck(layers=layers, initial_view_state=initial_view(city),
                     views=[pdk.View("MapView", controller=True)], map_provider=None, map_style=None)
-    doc = json.loads(deck.to_json())
-    for layer in doc["layers"]:
-        layer.update(_LITERALS.get(layer["@@type"], {}))
-        if layer["@@type"] == "TextLayer":
-            layer["characterSet"] = label_chars
-    doc.pop("mapStyle", None)
-    doc.pop("mapProvider", None)
+    doc = to_doc(deck, label_chars)
+    doc["pickingRadius"] = 6  # worker dots are ~2 px: a click near one still opens its day
     return doc

@@ -30,7 +30,7 @@ _FILLS = [
     (23, 52, 92), (20, 62, 88), (28, 48, 96), (18, 58, 80), (30, 56, 100),
     (22, 46, 84), (26, 64, 96), (19, 50, 76), (31, 52, 88), (24, 60, 90),
 ]
-LAYERS = ("districts", "towns", "grids", "labels")
+LAYERS = ("districts", "towns", "grids", "labels", "gridfill")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,15 @@ def build_layer(city: CityModel, layer: str) -> list:
         tol = GRID_SIMPLIFY if layer == "grids" else 0.0
         level = "town" if layer == "towns" else "grid"
         return [_ring(_simplified(rings, tol)[0], GRID_DIGITS, closed=True) for _, rings in city.rings(level)]
+    if layer == "gridfill":
+        return grid_fill_rows(build_layer(city, "grids"))
     raise KeyError(layer)
+
+
+def grid_fill_rows(grid_rings: list) -> list[dict]:
+    """The grid outlines as fillable polygons that know their index in ``grids.json``
+    (the order of ``city.rings("grid")``, which the coverage array of the wall uses)."""
+    return [{"i": i, "p": ring} for i, ring in enumerate(grid_rings)]
 
 
 def encode(rows) -> StaticDoc:
@@ -89,4 +97,6 @@ def encode(rows) -> StaticDoc:
 def static_docs(city_name: str) -> dict[str, StaticDoc]:
     """Every static layer of a city, built once per process."""
     city = load_city(city_name)
-    return {layer: encode(build_layer(city, layer)) for layer in LAYERS}
+    rows = {layer: build_layer(city, layer) for layer in LAYERS if layer != "gridfill"}
+    rows["gridfill"] = grid_fill_rows(rows["grids"])  # simplified once, not twice
+    return {layer: encode(rows[layer]) for layer in LAYERS}

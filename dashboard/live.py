@@ -1,8 +1,9 @@
 """The per-tick live payload: everything the wall shows that changes, and nothing else.
 
-One small JSON document a tick: the clock, the seven tile figures, the 60-minute trend,
-the ticker, open cases per district and the cases reported since the browser's cursor
-(map points, keyed by case id). Static geometry never travels here (geometry.py).
+One small JSON document a tick: the clock, the tile figures, the 60-minute trend, the
+ticker, open cases per district and the cases reported since the browser's cursor (map
+points, keyed by case id). Static geometry never travels here (geometry.py), nor do the
+per-grid coverage colours (coverage.py, sent only when they change).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from zoneinfo import ZoneInfo
 from gridpulse.city import CityModel
 from gridpulse.clock import HOUR_MS, fmt_local
 from gridpulse.views import LiveView
-
-from .positions import PositionFeed
+from gridpulse.visit_views import VisitView
 
 TICKER_ROWS = 15
 CASE_WINDOW_MS = HOUR_MS  # the map shows cases reported in the last hour
@@ -43,11 +43,14 @@ def _case_row(c: dict, wm: int) -> list:
             c["category"], c["severity"]]
 
 
-def payload(view: LiveView, city: CityModel, feed: PositionFeed, tz: str,
+def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
             case_cursor: int | None) -> dict:
     """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""
     wm = view.watermark()
     k = view.kpis(city.code, now=wm)
+    # The visit figures are VisitView's (what /api/visits answers): a handful of counter
+    # fields, where counting distinct workers meant reading every position each tick.
+    v = visits.kpis(city.code)
     districts = [d.code for d in city.districts]
     opened = view.open_by_area(districts)
     ticker = view.recent_cases(TICKER_ROWS)
@@ -62,7 +65,8 @@ def payload(view: LiveView, city: CityModel, feed: PositionFeed, tz: str,
         "tiles": {"new_today": k.new_today, "last_hour": k.new_last_hour, "open": k.open,
                   "overdue": k.overdue, "on_time": permille(k.on_time_today, k.closed_today),
                   "satisfied": permille(k.satisfied_today, k.evaluated_today),
-                  "workers": feed.active_workers()},
+                  "coverage": permille(v["visited_30d"], v["households"]),
+                  "visits_today": v["visits_today"], "workers": v["active_workers"]},
         "trend": k.per_minute,
         "districts": [[code, opened.get(code, 0)] for code in districts],
         "ticker": [[c["ts"], c["district"], c["category"], c["severity"], c["stage"], c["case"]]

@@ -64,12 +64,6 @@ class PositionFeed:
             self._pos = fresh
             self.watermark = max((p[2] for p in fresh.values()), default=self.watermark)
 
-    def active_workers(self) -> int:
-        """Distinct grid workers with a recent fix (the ``在线网格员`` tile)."""
-        self.refresh()
-        with self._lock:
-            return len({p[3] for p in self._pos.values()})
-
     def delta(self, cursor: str | None) -> dict:
         """What a browser holding ``cursor`` (``epoch:version``) needs to be current."""
         self.refresh()

@@ -10,12 +10,20 @@
   var SEV_COLOR = {1: [255, 69, 58], 2: [255, 164, 28], 3: [64, 200, 255], 4: [150, 168, 196]};
   var SEV_RADIUS = {1: 6, 2: 5, 3: 3.6, 4: 3};
   var NEW_MS = 180000; // a case is "new" (ringed on the map) for 3 event-time minutes
+  // Grid coverage colours (percent, see coverage.py): bucket 0 = no household visited,
+  // 1 = under 10%, 2..8 = 10%-steps, 9 = 80% and more. Bucket digits index this palette.
+  var COV_PALETTE = [[0, 0, 0, 0], [120, 60, 40, 150], [170, 90, 40, 160], [205, 130, 40, 165],
+                     [225, 175, 50, 170], [200, 205, 60, 170], [150, 210, 80, 175],
+                     [90, 205, 110, 180], [50, 195, 150, 185], [30, 220, 190, 195]];
+  var COV_MIN_MS = 60000; // rebuild the colour expression at most once a minute (see covExpr)
 
   var state = {
     cases: new Map(),      // case id -> [case, ts (epoch ms), lon, lat, category, severity]
     workers: new Map(),    // terminal id -> [lon, lat]
     liveSeq: null, posSeq: null, lastLiveAt: 0, wm: 0, window: 3600000,
     workerRows: [], mapKey: null,
+    cov: null, covSeq: null, covWindow: null, covKey: 0, covExpr: null, covBuiltAt: 0,
+    covDirty: false, fillOn: false,
   };
 
   function h(type, props) {
@@ -47,10 +55,53 @@
     if (pos.full) { state.workers.clear(); }
     var ox = pos.o[0], oy = pos.o[1], s = pos.s;
     for (var i = 0; i < pos.id.length; i++) {
-      state.workers.set(pos.id[i], [ox + pos.x[i] / s, oy + pos.y[i] / s]);
+      // t: the terminal, for the dot's tooltip and the click that opens its day.
+      state.workers.set(pos.id[i], {p: [ox + pos.x[i] / s, oy + pos.y[i] / s], t: pos.id[i]});
     }
     pos.gone.forEach(function (id) { state.workers.delete(id); });
     state.workerRows = Array.from(state.workers.values());
+  }
+
+  /* Coverage per grid, in the order of the static grid geometry: the whole array, or
+   * index/value pairs of the grids that changed (coverage.py). */
+  function mergeCoverage(cov) {
+    if (!cov || cov.cursor === state.covSeq) { return; }
+    state.covSeq = cov.cursor;
+    if (cov.full || !state.cov || state.covWindow !== cov.w || state.cov.length !== cov.n) {
+      state.cov = cov.v.slice();
+    } else {
+      for (var i = 0; i < cov.i.length; i++) { state.cov[cov.i[i]] = cov.v[i]; }
+    }
+    state.covWindow = cov.w;
+    state.covDirty = true;
+  }
+
+  function bucket(v) {
+    if (v === undefined || v === null || v <= 0) { return 0; }
+    if (v < 10) { return 1; }
+    return Math.min(9, 1 + Math.floor(v / 10));
+  }
+
+  /* The fill colour of the 12,216 URL-loaded grid polygons. A deck/json document cannot
+   * carry functions, and rows from gridfill.json only know their index i, so the colour
+   * is a JSON expression: the palette indexed by the i-th digit of a string of bucket
+   * digits, one per grid. deck.gl caches each distinct expression, hence the rebuild at
+   * most once a minute (and only when some grid changed bucket). */
+  function covExpr(mode) {
+    if (!state.cov || state.covWindow !== mode) { return null; }
+    var now = Date.now();
+    if (state.covDirty && (!state.covExpr || state.covExpr.mode !== mode
+                           || now - state.covBuiltAt >= COV_MIN_MS)) {
+      var digits = state.cov.map(bucket).join("");
+      if (!state.covExpr || state.covExpr.digits !== digits || state.covExpr.mode !== mode) {
+        state.covKey += 1;
+        state.covExpr = {mode: mode, digits: digits, key: state.covKey,
+                         expr: "@@=(" + JSON.stringify(COV_PALETTE) + ')[("' + digits + '")[i]]'};
+      }
+      state.covBuiltAt = now;
+      state.covDirty = false;
+    }
+    return state.covExpr;
   }
 
   function caseRows() {
@@ -69,6 +120,10 @@
     // Urgent on top: deck draws in data order.
     pts.sort(function (a, b) { return a.r - b.r; });
     return [pts, rings];
+  }
+
+  function fmtCount(v) {
+    return (v === null || v === undefined) ? "–" : String(v);
   }
 
   /* A tile's content: a count as text, or a rate sent in tenths of a percent (an
@@ -92,7 +147,7 @@
       data: [{type: "bar", x: x, y: live.trend, marker: {color: "rgba(64,200,255,0.85)"},
               hoverinfo: "skip"}],
       layout: {
-        margin: {l: 34, r: 8, t: 6, b: 26}, height: 164, bargap: 0.25, // = layout.TREND_HEIGHT_PX
+        margin: {l: 34, r: 8, t: 6, b: 26}, height: 146, bargap: 0.25, // = layout.TREND_HEIGHT_PX
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
         font: {color: "#8fb3d9", size: 12, family: "Noto Sans CJK SC, sans-serif"},
         xaxis: {tickmode: "array", tickvals: ticks, ticktext: ticks.map(function (i) { return labels[i]; }),
@@ -134,29 +189,41 @@
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridpulse: {
-      /* Live payload -> tiles (texts.tiles: [payload key, is a rate] in output order),
-       * clock, trend, ticker, district ranking. */
+      /* Live payload -> tiles (texts.tiles.tiles: [payload key, is a rate] in output
+       * order, then texts.tiles.subs: payload keys of the sub-figures), clock, trend,
+       * ticker, district ranking. */
       panels: function (live, texts) {
         if (!live || !texts) {
           var nu = window.dash_clientside.no_update;
-          return (texts ? texts.tiles : [0, 0, 0, 0, 0, 0, 0]).concat([0, 0, 0, 0, 0]).map(
-            function () { return nu; });
+          var n = texts ? texts.tiles.tiles.length + texts.tiles.subs.length : 9;
+          return new Array(n + 5).fill(nu);
         }
         mergeLive(live);
-        var tiles = texts.tiles.map(function (spec) { return tileValue(live.tiles[spec[0]], spec[1], texts); });
+        var tiles = texts.tiles.tiles.map(function (spec) {
+          return tileValue(live.tiles[spec[0]], spec[1], texts);
+        });
+        var subs = texts.tiles.subs.map(function (key) { return fmtCount(live.tiles[key]); });
         var date = live.clock ? live.clock.slice(0, 10) + " " + texts.weekdays[live.weekday] : "";
-        return tiles.concat([live.clock ? live.clock.slice(11) : "--:--:--", date,
+        return tiles.concat(subs, [live.clock ? live.clock.slice(11) : "--:--:--", date,
                 trendFigure(live, texts), tickerRows(live, texts), districtRows(live, texts)]);
       },
-      /* Static spec + live cases + worker positions + district labels -> deck document. */
-      deck: function (live, pos, base) {
-        if (!base) { return window.dash_clientside.no_update; }
+      /* Static spec + live cases + worker positions + district labels (+ grid coverage
+       * colours when the selector asks) -> deck document, and the legend's class. */
+      deck: function (live, pos, cov, mode, base) {
+        var nu = window.dash_clientside.no_update;
+        if (!base) { return [nu, nu]; }
         mergeLive(live);
         mergePositions(pos);
-        // Same event time, same positions, same counts: nothing on the map can differ,
-        // so skip the redraw (a replay paused or a quiet night costs no GPU time).
-        var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq;
-        if (key === state.mapKey) { return window.dash_clientside.no_update; }
+        mergeCoverage(cov);
+        var coloured = !!mode && mode !== "none";
+        var fill = coloured ? covExpr(mode) : null;
+        if (coloured) { state.fillOn = true; }
+        var legend = coloured ? "cov-legend" : "cov-legend hidden";
+        // Same event time, same positions, same counts, same colours: nothing on the map
+        // can differ, so skip the redraw (a replay paused or a quiet night costs no GPU time).
+        var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq
+          + "|" + mode + "|" + (fill ? fill.key : "-");
+        if (key === state.mapKey) { return [nu, legend]; }
         state.mapKey = key;
         var cr = caseRows();
         var labels = [];
@@ -168,10 +235,29 @@
           });
         }
         var slots = {"workers": state.workerRows, "cases": cr[0], "cases-new": cr[1], "labels": labels};
-        var layers = base.spec.layers.map(function (l) {
-          return (l.id in slots) ? Object.assign({}, l, {data: slots[l.id]}) : l;
+        var layers = [];
+        base.spec.layers.forEach(function (l) {
+          layers.push((l.id in slots) ? Object.assign({}, l, {data: slots[l.id]}) : l);
+          // The coverage fill sits on the district fills, under every outline. Once asked
+          // for it stays in the list (hidden when off), so gridfill.json loads only once.
+          if (l.id === "districts" && state.fillOn && base.gridfill) {
+            var f = fill || state.covExpr;
+            layers.push(Object.assign({}, base.gridfill, {
+              visible: coloured && !!fill,
+              getFillColor: f ? f.expr : [0, 0, 0, 0],
+              updateTriggers: {getFillColor: f ? f.key : 0}}));
+          }
         });
-        return Object.assign({}, base.spec, {layers: layers});
+        return [Object.assign({}, base.spec, {layers: layers}), legend];
+      },
+      /* A click on a worker dot opens that terminal's day replay in a new tab. */
+      openWorker: function (info) {
+        var t = info && info.object && info.object.t;
+        if (!t) { return window.dash_clientside.no_update; }
+        var url = "/terminal/" + encodeURIComponent(t);
+        var w = window.open(url, "_blank");
+        if (!w) { window.location.href = url; }
+        return url;
       },
       /* Green while live payloads keep arriving, red once several ticks are missed. */
       indicator: function (n, intervalMs, texts) {

@@ -21,6 +21,7 @@ import pytest
 from gridpulse.city import load_city
 from gridpulse.runtime.broker import free_port
 from gridpulse.views import LiveView
+from gridpulse.visit_views import VisitView, area_households
 from tests.browser import launch_chromium, non_local_requests
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +97,8 @@ def test_up_serves_a_live_wall_whose_tiles_equal_redis(redis_url, tmp_path):
                     last, stable_since = cur, time.monotonic()
                 time.sleep(0.3)
             k = view.kpis(city.code)
-            active = len(view.positions(10 * 60_000))
+            hh = area_households(city)
+            active = VisitView(view, lambda c: hh.get(c, 0)).kpis(city.code)["active_workers"]
             expect = {"new-today": k.new_today, "open": k.open, "last-hour": k.new_last_hour,
                       "active-workers": active}
             deadline = time.monotonic() + 15

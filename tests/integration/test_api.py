@@ -18,7 +18,7 @@ from gridpulse.catalog import DEPARTMENTS
 from gridpulse.city import load_city
 from gridpulse.clock import local_day
 from gridpulse.loop import record
-from gridpulse.rkeys import CASE
+from gridpulse.rkeys import CASE, GPS
 from gridpulse.views import LiveView
 
 from .test_dashboard import TZ, filled_day, serve_wall
@@ -235,3 +235,129 @@ def test_case_errors_name_the_field(api):
 def doc_rules():
     from gridpulse.loop.facts import Rules
     return Rules.load("", "", TZ)
+
+
+# -- visits: /api/visits, /api/track, /api/worker, /api/workers ------------------------
+
+@pytest.fixture(scope="module")
+def visits(api, city):
+    from dashboard.visits import visit_view
+    _, view = api
+    return visit_view(view, city)
+
+
+def _gps_counters(view: LiveView, fields: list[str]) -> list[int]:
+    """Visit counters summed over the GPS partitions, read from Redis here (not via VisitView)."""
+    total = [0] * len(fields)
+    for p in view.partitions(GPS):
+        for i, v in enumerate(view.r.hmget(view.k.gkpi(p), fields)):
+            total[i] += int(v or 0)
+    return total
+
+
+@pytest.fixture(scope="module")
+def busy_terminal(visits):
+    """The terminal-day with the most visits on the GPS clock's day: ``(day, summary)``."""
+    day = local_day(visits.now(), TZ)
+    days = visits.days(day)
+    assert days, "no terminal-days: the fill made no tracks"
+    return day, max(days.values(), key=lambda s: (s["visits"], s["terminal"]))
+
+
+def test_visit_kpis_add_up(api, visits, city, busy_terminal):
+    base, view = api
+    day, busy = busy_terminal
+    grid = busy["grid"]
+    district = city.grid(grid).district
+    areas = [("city", city.code), ("district", district), ("town", city.grid(grid).town),
+             ("community", city.grid(grid).community), ("grid", grid)]
+    summaries = visits.days(day).values()
+    for level, code in areas:
+        doc = get_json(base, f"/api/visits/{level}/{code}")
+        wm = doc["watermark"]
+        assert wm == visits.now() and doc["day"] == day == local_day(wm, TZ)
+        assert doc["date"] == "2026-11-27" and (doc["level"], doc["code"]) == (level, code)
+        assert doc["name"] == city.area(code).name
+        assert {k: doc[k] for k in visits.kpis(code, now=wm)} == visits.kpis(code, now=wm)
+        # Households are the city model's; coverage is households visited over them, and
+        # both add up over the area's grids (counters read straight from Redis).
+        gs = city.grids_of(code)
+        assert doc["households"] == sum(city.grid(g).households for g in gs)
+        for window, name in (("today", "cov1"), ("week", "cov7"), ("30d", "cov30")):
+            visited = sum(_gps_counters(view, [f"{name}|{g}" for g in gs]))
+            assert doc[f"visited_{window}"] == visited, (level, window)
+            assert doc[f"coverage_{window}"] * doc["households"] == pytest.approx(visited)
+        # Visits today: the matched stays of the terminal-days whose grid is in the area.
+        inside = set(gs)
+        assert doc["visits_today"] == sum(s["visits"] for s in summaries if s["grid"] in inside)
+        assert doc["visits_today"] > 0 and doc["visited_30d"] > 0, (level, code)
+    # Current counts add up over the districts to the city's.
+    city_doc = get_json(base, f"/api/visits/city/{city.code}")
+    per_district = [get_json(base, f"/api/visits/district/{d.code}") for d in city.districts]
+    for key in ("active_workers", "silent_terminals", "off_grid_workers", "visits_today",
+                "households", "visited_30d", "silent_grids"):
+        assert city_doc[key] == sum(d[key] for d in per_district), key
+    assert city_doc["active_workers"] > 0
+    assert city_doc["households"] == sum(g.households for g in city.grids)
+
+
+def test_track_is_time_ordered_with_stays_inside(api, visits, busy_terminal):
+    base, _ = api
+    day, s = busy_terminal
+    doc = get_json(base, f"/api/track/{s['terminal']}/2026-11-27")
+    assert (doc["terminal"], doc["worker"], doc["day"], doc["date"]) == (
+        s["terminal"], s["worker"], day, "2026-11-27")
+    assert doc["watermark"] == visits.now()
+    assert doc["summary"] == s == visits.track(s["terminal"], day)["summary"]
+    route, stays = doc["route"], doc["stays"]
+    assert len(route) > 10 and all(len(p) == 3 for p in route)
+    times = [p[0] for p in route]
+    assert times == sorted(times)
+    # The route spans the day's first to last kept fix (stored to the second).
+    assert s["first"] // 1000 * 1000 <= times[0] and times[-1] <= s["last"]
+    assert len(stays) == s["stays"] and sum(1 for st in stays if st["household"]) == s["visits"] > 0
+    for st in stays:
+        assert times[0] <= st["start"] <= st["end"] <= times[-1] + 1000, st
+        assert st["household"] == "" or st["household"].startswith(s["grid"] + "-")
+    starts = [st["start"] for st in stays]
+    assert starts == sorted(starts)
+    # The worker's endpoint answers the same terminal-day.
+    assert get_json(base, f"/api/worker/{s['worker']}/2026-11-27") == doc
+
+
+def test_grid_workers(api, visits, busy_terminal):
+    base, _ = api
+    day, s = busy_terminal
+    doc = get_json(base, f"/api/workers/{s['grid']}/2026-11-27")
+    expected = sorted((x for x in visits.days(day).values() if x["grid"] == s["grid"]),
+                      key=lambda x: x["terminal"])
+    assert doc["terminals"] == expected and s in expected
+    assert (doc["grid"], doc["day"], doc["date"]) == (s["grid"], day, "2026-11-27")
+    # Another day, no terminal: an empty list, not an error.
+    assert get_json(base, f"/api/workers/{s['grid']}/2026-11-20")["terminals"] == []
+
+
+@pytest.mark.parametrize("path, status, field", [
+    ("/api/visits/county/330203", 400, "level"),
+    ("/api/visits/town/330203", 400, "level"),
+    ("/api/visits/district/999999", 404, "code"),
+    ("/api/track/T00001/2026-11-31", 400, "date"),  # not a calendar date
+    ("/api/track/T00001/20261127", 400, "date"),
+    ("/api/track/T00001/today", 400, "date"),
+    ("/api/track/T%20x/2026-11-27", 400, "terminal"),
+    ("/api/track/NOPE/2026-11-27", 404, "terminal"),
+    ("/api/track/T00001/2026-10-01", 404, "terminal"),  # a day without data
+    ("/api/worker/W00001/2026-02-30", 400, "date"),
+    ("/api/worker/W%20x/2026-11-27", 400, "worker"),
+    ("/api/worker/NOPE/2026-11-27", 404, "worker"),
+    ("/api/workers/330203/2026-11-27", 400, "grid"),  # a district, not a grid
+    ("/api/workers/999999999999999/2026-11-27", 404, "grid"),
+    ("/api/workers/330203001001001/27-11-2026", 400, "date"),
+    ("/api/track/T00001", 404, "path"),
+])
+def test_visit_errors_name_the_field(api, path, status, field):
+    base, _ = api
+    doc = get_json(base, path, status)
+    assert doc["field"] == field and doc["error"], doc
+    if status == 404 and field in ("terminal", "worker", "grid"):
+        assert path.split("/")[3].replace("%20", " ") in doc["error"]  # names what is unknown

@@ -1,8 +1,10 @@
 """The wall display end to end: real Redis, real processors, real Dash, real Chromium.
 
-Redis is filled once and then left alone, so every tile must equal LiveView's figure
-exactly. The page must not request anything outside localhost (DESIGN.md principle 8)
-and the static geometry must arrive once, not with each tick (principle 10).
+Redis is filled once and then left alone, so every tile must equal LiveView's (and for
+the visit tiles VisitView's, i.e. the JSON API's) figure exactly. The page must not
+request anything outside localhost (DESIGN.md principle 8) and the static geometry must
+arrive once, not with each tick (principle 10); the grid coverage colours travel as one
+compact array in the geometry's grid order, only when they change.
 
 :func:`filled_day` and :func:`serve_wall` are shared with test_api.py: one simulated
 working day (cases report, close and get evaluated) is filled once per test process
@@ -12,8 +14,10 @@ and each module serves its own app on it.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +30,9 @@ from gridpulse import settings as settings_mod
 from gridpulse.city import load_city
 from gridpulse.clock import parse_local
 from gridpulse.views import LiveView
+
+from dashboard.coverage import percent
+from dashboard.visits import visit_view
 
 from gridpulse.runtime.broker import free_port
 from tests.browser import launch_chromium, non_local_requests
@@ -102,7 +109,10 @@ def test_wall_display(filled_redis, wall):
     view = LiveView.from_url(filled_redis, cfg.redis_prefix, TZ)
     city = load_city("ningbo")
     k = view.kpis(city.code)
-    positions = view.positions(cfg.active_worker_minutes * 60_000)
+    visits = visit_view(view, city)
+    v = visits.kpis(city.code)
+    with urllib.request.urlopen(f"{base}/api/visits/city/{city.code}", timeout=30) as resp:
+        api_v = json.loads(resp.read())
     expected = {
         "tile-new-today": str(k.new_today),
         "tile-last-hour": str(k.new_last_hour),
@@ -110,9 +120,16 @@ def test_wall_display(filled_redis, wall):
         "tile-overdue": str(k.overdue),
         "tile-on-time-rate": rate_text(k.on_time_today, k.closed_today),
         "tile-satisfaction-rate": rate_text(k.satisfied_today, k.evaluated_today),
-        "tile-active-workers": str(len({p[5] for p in positions})),
+        "tile-coverage": rate_text(v["visited_30d"], v["households"]),
+        "tile-visits-today": str(v["visits_today"]),
+        "tile-active-workers": str(v["active_workers"]),
     }
-    assert k.new_today > 0 and k.open > 0 and int(expected["tile-active-workers"]) > 0
+    # The visit tiles are what the API answers.
+    assert expected["tile-coverage"] == rate_text(api_v["visited_30d"], api_v["households"])
+    assert abs(float(expected["tile-coverage"].rstrip("%")) - 100 * api_v["coverage_30d"]) <= 0.05 + 1e-9
+    assert (expected["tile-visits-today"], expected["tile-active-workers"]) == (
+        str(api_v["visits_today"]), str(api_v["active_workers"]))
+    assert k.new_today > 0 and k.open > 0 and v["active_workers"] > 0 and v["visits_today"] > 0
     # The day must exercise the closed loop, or the rate tiles would only show "—".
     assert k.closed_today > 0 and k.evaluated_today > 0 and k.overdue > 0
     # The tile's rounding is LiveView's rate, to one decimal of a percent.
@@ -123,6 +140,7 @@ def test_wall_display(filled_redis, wall):
     requests: list[str] = []
     ticks: list[int] = []
     pos_sizes: list[int] = []
+    coverage: list[bytes] = []
     statics: list[str] = []
     errors: list[str] = []
 
@@ -133,10 +151,14 @@ def test_wall_display(filled_redis, wall):
                 body = resp.body()
             except Exception:  # noqa: BLE001 - the page may be closing
                 return
+            if b'"page"' in body:  # the page itself (pages.py), once
+                return
             if b'"live"' in body:
                 ticks.append(len(body))
             elif b'"positions"' in body:
                 pos_sizes.append(len(body))
+            elif b'"coverage"' in body:
+                coverage.append(body)
         elif path.startswith("/gp/static/"):
             statics.append(path)
 
@@ -148,9 +170,10 @@ def test_wall_display(filled_redis, wall):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(base + "/")
         page.wait_for_function(
-            "() => ['tile-new-today','tile-last-hour','tile-open','tile-overdue','tile-active-workers']"
+            "() => ['tile-new-today','tile-last-hour','tile-open','tile-overdue','tile-active-workers',"
+            "'tile-visits-today']"
             ".every(id => /^[0-9]+$/.test((document.getElementById(id) || {}).textContent || ''))"
-            " && ['tile-on-time-rate','tile-satisfaction-rate']"
+            " && ['tile-on-time-rate','tile-satisfaction-rate','tile-coverage']"
             ".every(id => /^([0-9]+[.][0-9]%|—)$/.test((document.getElementById(id) || {}).textContent || ''))",
             timeout=30_000)
         page.wait_for_selector("canvas#map", timeout=30_000)
@@ -161,6 +184,30 @@ def test_wall_display(filled_redis, wall):
             return c ? [c.width, c.height] : null; }""")
         live_class = page.get_attribute("#live-indicator", "class")
         page.screenshot(path=str(OUT / "wall.png"))
+        assert not coverage and "gridfill.json" not in " ".join(statics)  # off by default
+        # Colour the grids by 30-day coverage: the fill geometry comes once, then one array.
+        page.click("text=30日覆盖")
+        page.wait_for_function("() => !document.getElementById('coverage-legend')"
+                               ".classList.contains('hidden')", timeout=30_000)
+        deadline = time.time() + 60
+        while not coverage and time.time() < deadline:
+            page.wait_for_timeout(500)
+        page.wait_for_timeout(2000)  # a request already in flight may still answer
+        sent = len(coverage)
+        page.wait_for_timeout(11_000)  # two more position ticks: nothing changed, nothing sent
+        resent = len(coverage) - sent
+
+    assert coverage, "no coverage payload"
+    assert resent == 0, [len(b) for b in coverage]
+    # One integer per grid, in the order of the static geometry (city.rings("grid")).
+    grids = [code for code, _ in city.rings("grid")]
+    cov = json.loads(coverage[0])["response"]["coverage"]["data"]
+    assert cov["full"] and cov["w"] == "30d" and cov["n"] == len(grids) == len(cov["v"])
+    shares = visits.coverage_by_area(grids, "30d")
+    assert cov["v"] == [percent(shares[g]) for g in grids]
+    visited = {s["grid"] for s in visits.days(v["day"]).values() if s["visits"]}
+    assert visited and all(cov["v"][i] > 0 for i, g in enumerate(grids) if g in visited)
+    assert len(coverage[0]) < 60_000, len(coverage[0])
 
     assert not errors, errors
     assert shown == expected
@@ -169,7 +216,8 @@ def test_wall_display(filled_redis, wall):
     print(f"ticks={len(ticks)} indicator={live_class!r}")
     assert "live" in live_class.split()
     # The city's geometry comes once per layer, never with the ticks.
-    assert sorted(p.rsplit("/", 1)[1] for p in statics) == ["districts.json", "grids.json", "towns.json"]
+    assert sorted(p.rsplit("/", 1)[1] for p in statics) == ["districts.json", "gridfill.json",
+                                                            "grids.json", "towns.json"]
     assert len(ticks) >= 4
     # Once the browser holds the hour's cases, a tick carries figures and new cases only:
     # a few KB. (The first tick or two carry the hour: a tick may leave before the first
@@ -177,3 +225,31 @@ def test_wall_display(filled_redis, wall):
     assert max(ticks[-3:]) < 8_000, ticks
     print(f"live tick responses (bytes): first {ticks[0]}, then {ticks[1:8]}; "
           f"positions responses: {pos_sizes}")
+
+
+def test_coverage_feed_sends_changes_only():
+    """The grid colours' feed: the whole array first, then only changed grids, else nothing."""
+    from dashboard.coverage import CoverageFeed
+
+    class Fake:
+        shares = {"g1": 0.0, "g2": 0.5, "g3": None, "g4": 0.001}
+
+        def coverage_by_area(self, codes, window="30d"):
+            return {c: self.shares[c] for c in codes}
+
+    fake = Fake()
+    feed = CoverageFeed(fake, ["g1", "g2", "g3", "g4"], min_age_s=0)
+    first = feed.delta("30d", None)
+    # Percent rounded up (one visit shows), -1 for a grid without households.
+    assert first["full"] and first["v"] == [0, 50, -1, 1] and first["n"] == 4
+    assert feed.delta("30d", first["cursor"]) is None  # nothing changed: nothing to send
+    fake.shares = {**fake.shares, "g2": 0.61}
+    d = feed.delta("30d", first["cursor"])
+    assert not d["full"] and (d["i"], d["v"]) == ([1], [61])
+    assert feed.delta("30d", d["cursor"]) is None
+    # Another window, or a cursor of another server process: the whole array.
+    assert feed.delta("today", d["cursor"])["full"]
+    assert feed.delta("30d", "elsewhere:30d:1")["full"]
+    # Most grids changed: the whole array is smaller than pairs.
+    fake.shares = {"g1": 0.2, "g2": 0.3, "g3": 0.4, "g4": 0.5}
+    assert feed.delta("30d", d["cursor"])["full"]

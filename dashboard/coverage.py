@@ -1,0 +1,89 @@
+"""Per-grid coverage for the wall's grid colours: a compact array, sent only when it changed.
+
+The map colours the 12,216 grids by the share of their households visited in a window
+(today, this week, 30 days; :meth:`VisitView.coverage_by_area`). The geometry is static
+(``gridfill.json``, fetched once when a browser first turns the colours on); what
+travels is one small integer per grid, **in the order of the static geometry**
+(``city.rings("grid")``, the order of ``grids.json`` and ``gridfill.json``): the
+percentage rounded up (so a single visit shows), or -1 for a grid without households.
+
+As with the worker positions, the server keeps the last array it read per window and
+stamps each grid with the version it last changed in; a browser sends the cursor it
+holds and gets nothing (no update) if nothing changed, the changed grids as index/value
+pairs, or the whole array (first time, another window, another server process, or when
+most grids changed). Redis is read at most every ``min_age_s`` per window.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gridpulse.visit_views import VisitView
+
+WINDOWS = ("today", "week", "30d")
+
+
+def percent(share: float | None) -> int:
+    """A coverage share as the integer percentage the colours use (-1: no households)."""
+    if share is None:
+        return -1
+    return min(100, math.ceil(100 * share - 1e-9))
+
+
+@dataclass
+class _Window:
+    values: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)  # version each grid last changed in
+    version: int = 0
+    read_at: float = -math.inf
+
+
+class CoverageFeed:
+    """Shared, throttled reader of every grid's coverage with per-grid change versions."""
+
+    def __init__(self, visits: VisitView, grids: list[str], min_age_s: float = 10.0) -> None:
+        self.visits = visits
+        self.grids = grids  # the static geometry's order
+        self.min_age_s = min_age_s
+        self.epoch = secrets.token_hex(4)
+        self._lock = threading.Lock()
+        self._win = {w: _Window() for w in WINDOWS}
+
+    def _refresh(self, window: str) -> _Window:
+        w = self._win[window]
+        if time.monotonic() - w.read_at < self.min_age_s:
+            return w
+        shares = self.visits.coverage_by_area(self.grids, window)
+        fresh = [percent(shares[g]) for g in self.grids]
+        w.read_at = time.monotonic()
+        if not w.values:
+            w.version, w.values, w.changed = 1, fresh, [1] * len(fresh)
+        elif fresh != w.values:
+            w.version += 1
+            for i, (old, new) in enumerate(zip(w.values, fresh)):
+                if old != new:
+                    w.changed[i] = w.version
+            w.values = fresh
+        return w
+
+    def delta(self, window: str, cursor: str | None) -> dict | None:
+        """What a browser holding ``cursor`` needs for ``window``; None if it is current."""
+        if window not in WINDOWS:
+            raise ValueError(window)
+        with self._lock:
+            w = self._refresh(window)
+            head = f"{self.epoch}:{window}:"
+            since = -1
+            if cursor and cursor.startswith(head):
+                since = int(cursor[len(head):])
+            if since == w.version:
+                return None
+            doc = {"cursor": f"{head}{w.version}", "w": window, "n": len(w.values)}
+            idx = [i for i, v in enumerate(w.changed) if v > since] if since >= 0 else None
+            if idx is None or 2 * len(idx) > len(w.values):
+                return {**doc, "full": True, "v": list(w.values)}
+            return {**doc, "full": False, "i": idx, "v": [w.values[i] for i in idx]}

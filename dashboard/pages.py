@@ -1,0 +1,126 @@
+"""The pages of the app, chosen by URL: the wall, a worker's day, a grid's workers.
+
+Dash serves its page for every path; ``dcc.Location`` hands the path to :meth:`Pages.render`
+(a server callback, callbacks.py), which returns the page's component tree:
+
+- ``/``: the wall display (layout.py);
+- ``/worker/<worker>[?day=YYYY-MM-DD]``, ``/terminal/<terminal>[?day=...]``: the day
+  replay of a grid worker or a terminal (replay.py); the day defaults to the GPS clock's;
+- ``/grid/<grid code>/workers[?day=...]``: the terminals seen in that grid that day, with
+  their figures and a link to each replay.
+
+Anything else gets a small "not found" page naming what was not found.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, unquote
+
+from dash import html
+
+from gridpulse.city import CityModel
+from gridpulse.clock import fmt_local
+from gridpulse.visit_views import VisitView
+
+from . import replay
+from .texts import ZH
+from .visits import day_date, gps_day, hmm, km, parse_date
+
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as the API's worker and terminal ids
+_ROUTES = (
+    (re.compile(r"^/worker/([^/]+)/?$"), "worker"),
+    (re.compile(r"^/terminal/([^/]+)/?$"), "terminal"),
+    (re.compile(r"^/grid/([^/]+)/workers/?$"), "grid"),
+)
+
+
+class Pages:
+    """Renders a page for a path; holds what the pages read (city, visits, the wall)."""
+
+    def __init__(self, city: CityModel, visits: VisitView, tz: str, version: str,
+                 wall, gap_ms: int) -> None:
+        self.city, self.visits, self.tz, self.version = city, visits, tz, version
+        self.wall, self.gap_ms = wall, gap_ms
+
+    def render(self, path: str | None, search: str | None):
+        path = path or "/"
+        if path in ("/", ""):
+            return self.wall
+        query = parse_qs((search or "").lstrip("?"))
+        day_text = (query.get("day") or [None])[0]
+        for rx, kind in _ROUTES:
+            m = rx.match(path)
+            if m:
+                return self._page(kind, unquote(m.group(1)), day_text)
+        return self._message(ZH["nf_page"].format(path=path))
+
+    def _day(self, text: str | None) -> int | str:
+        """The day asked for, the GPS clock's day if none, or the message saying why not."""
+        if text is None:
+            day = gps_day(self.visits, self.tz)
+            return ZH["nf_no_data"] if day is None else day
+        day = parse_date(text)
+        return ZH["bad_date"].format(date=text) if day is None else day
+
+    def _page(self, kind: str, ident: str, day_text: str | None):
+        if kind == "grid":
+            return self.grid_workers(ident, day_text)
+        if not _ID.match(ident):
+            return self._message(ZH["bad_id"].format(what=ZH[f"r_{kind}"], id=ident))
+        day = self._day(day_text)
+        if isinstance(day, str):
+            return self._message(day)
+        terminal = ident if kind == "terminal" else self.visits.terminal_of(ident, day)
+        track = self.visits.track(terminal, day) if terminal else None
+        if track is None:
+            return self._message(ZH["nf_track"].format(what=ZH[f"r_{kind}"], id=ident,
+                                                       date=day_date(day)))
+        return replay.page(self.city, self.version, track, self.tz, self.gap_ms, self.city.name)
+
+    def grid_workers(self, grid: str, day_text: str | None):
+        try:
+            area = self.city.grid(grid)
+        except KeyError:
+            return self._message(ZH["nf_grid"].format(grid=grid))
+        day = self._day(day_text)
+        if isinstance(day, str):
+            return self._message(day)
+        date = day_date(day)
+        rows = sorted((s for s in self.visits.days(day).values() if s["grid"] == grid),
+                      key=lambda s: s["terminal"])
+        head = [ZH["r_worker"], ZH["r_terminal"], ZH["r_first"], ZH["r_last"], ZH["r_dist_km"],
+                ZH["r_duty"], ZH["r_visits"], ""]
+        body = [html.Tr(className="wk-row", children=[
+            html.Td(s["worker"]), html.Td(s["terminal"]),
+            html.Td(fmt_local(s["first"], self.tz, "%H:%M:%S")),
+            html.Td(fmt_local(s["last"], self.tz, "%H:%M:%S")),
+            html.Td(km(s["dist_m"]), className="num"), html.Td(hmm(s["duty_ms"]), className="num"),
+            html.Td(str(s["visits"]), className="num"),
+            html.Td(html.A(ZH["replay_link"], href=f"/worker/{s['worker']}?day={date}",
+                           className="nav-link")),
+        ]) for s in rows]
+        table = html.Table(id="grid-workers", className="wk-table", children=[
+            html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)])
+        return self._frame(f"{area.name} · {date}", ZH["workers_title"], [
+            html.Div(ZH["workers_count"].format(n=len(rows)), className="wk-count"),
+            table if rows else html.Div(ZH["no_workers"], className="empty")])
+
+    def _frame(self, who: str, title: str, children: list) -> html.Div:
+        return html.Div(className="plain", children=[
+            html.Header(className="topbar", children=[
+                html.Div(className="brand", children=[
+                    html.Span(className="brand-mark"),
+                    html.Span(self.city.name, className="brand-city"),
+                    html.Span(title, className="brand-title"),
+                ]),
+                html.Div(who, className="replay-who who-where"),
+                html.Nav(className="replay-nav", children=[
+                    html.A(ZH["nav_wall"], href="/", className="nav-link")]),
+            ]),
+            html.Main(className="plain-body", children=children),
+        ])
+
+    def _message(self, text: str) -> html.Div:
+        return self._frame("", ZH["replay_title"], [html.Div(text, id="page-message",
+                                                             className="page-message")])
