@@ -3,18 +3,20 @@
 Dash serves its page for every path; ``dcc.Location`` hands the path to :meth:`Pages.render`
 (a server callback, callbacks.py), which returns the page's component tree:
 
-- ``/``: the wall display (layout.py);
+- ``/`` and ``/wall``: the wall display (layout.py);
 - ``/worker/<worker>[?day=YYYY-MM-DD]``, ``/terminal/<terminal>[?day=...]``: the day
   replay of a grid worker or a terminal (replay.py); the day defaults to the GPS clock's;
 - ``/grid/<grid code>/workers[?day=...]``: the terminals seen in that grid that day, with
   their figures and a link to each replay.
 
-Anything else gets a small "not found" page naming what was not found.
+Other modules add their pages with :meth:`Pages.add_route`. Anything else gets a small
+"not found" page naming what was not found.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Callable
 from urllib.parse import parse_qs, unquote
 
 from dash import html
@@ -42,12 +44,23 @@ class Pages:
                  wall, gap_ms: int) -> None:
         self.city, self.visits, self.tz, self.version = city, visits, tz, version
         self.wall, self.gap_ms = wall, gap_ms
+        self._extra: list[tuple[re.Pattern, Callable]] = []
+
+    def add_route(self, pattern: str, handler: Callable) -> None:
+        """Serve paths matching ``pattern`` (a regex) with ``handler(match, query)``, where
+        ``query`` is the parsed query string (``{name: [values]}``); checked before the
+        built-in routes, in the order added."""
+        self._extra.append((re.compile(pattern), handler))
 
     def render(self, path: str | None, search: str | None):
         path = path or "/"
-        if path in ("/", ""):
-            return self.wall
         query = parse_qs((search or "").lstrip("?"))
+        for rx, handler in self._extra:
+            m = rx.match(path)
+            if m:
+                return handler(m, query)
+        if path in ("/", "", "/wall", "/wall/"):
+            return self.wall
         day_text = (query.get("day") or [None])[0]
         for rx, kind in _ROUTES:
             m = rx.match(path)
