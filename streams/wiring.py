@@ -58,7 +58,7 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
     vrules = visit_rules(settings)
 
     def new_gps(p: int) -> GpsPartition:
-        return GpsPartition(p, lin.__getitem__, vrules, city.households, city.contains)
+        return GpsPartition(p, lin.__getitem__, vrules, city.grid_households, city.contains)
 
     store = PartitionStore(redis, Keys(settings.redis_prefix), new_case, new_gps,
                            settings.track_days * 86_400)

@@ -21,6 +21,7 @@ is an optimisation, not part of the definition. A grid of 250 takes ~0.1 ms.
 from __future__ import annotations
 
 import math
+from array import array
 import random
 
 import numpy as np
@@ -88,3 +89,41 @@ def households(shape: Polygon | MultiPolygon, count: int, city_seed: int,
     """The grid's ``count`` households as ``(id, lon, lat)``, ids ``"<grid>-000"`` upwards."""
     xy = household_array(shape, count, city_seed, grid_code).tolist()
     return tuple((household_id(grid_code, i), lon, lat) for i, (lon, lat) in enumerate(xy))
+
+
+class GridHouseholds:
+    """A grid's households in ~4 KB: positions in one flat ``array('d')`` (lon, lat, ...).
+
+    Iterating yields ``(id, lon, lat)`` exactly as :func:`households` does; :meth:`near`
+    yields only those inside a box, so a stay's nearest household is found without
+    making 250 ids. A worker can keep every grid of the city this way (~50 MB for
+    Ningbo) instead of rebuilding evicted tuples (~0.4 ms a grid).
+    """
+
+    __slots__ = ("grid", "xy")
+
+    def __init__(self, grid: str, xy: array) -> None:
+        self.grid, self.xy = grid, xy
+
+    def __len__(self) -> int:
+        return len(self.xy) // 2
+
+    def __iter__(self):
+        g, xy = self.grid, self.xy
+        for i in range(len(xy) // 2):
+            yield household_id(g, i), xy[2 * i], xy[2 * i + 1]
+
+    def near(self, lon: float, lat: float, dlon: float, dlat: float):
+        """``(id, lon, lat)`` of the households within ``dlon``/``dlat`` degrees."""
+        g, xy = self.grid, self.xy
+        for i in range(len(xy) // 2):
+            x, y = xy[2 * i], xy[2 * i + 1]
+            if abs(y - lat) <= dlat and abs(x - lon) <= dlon:
+                yield household_id(g, i), x, y
+
+
+def grid_households(shape: Polygon | MultiPolygon, count: int, city_seed: int,
+                    grid_code: str) -> GridHouseholds:
+    """:func:`households` in the compact form (same positions, same order, same ids)."""
+    xy = household_array(shape, count, city_seed, grid_code)
+    return GridHouseholds(grid_code, array("d", xy.ravel().tolist()))

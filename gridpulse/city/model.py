@@ -270,6 +270,20 @@ class CityModel:
         grid = self.grid(grid_code)
         return _households.household_array(self._shape(grid_code), grid.households, self.seed, grid_code)
 
+    def grid_households(self, grid_code: str) -> "_households.GridHouseholds":
+        """:meth:`households` in compact form (~4 KB a grid), kept for every grid once built:
+        what a stream worker uses, since it sees all the grids of its partitions."""
+        got = self._compact.get(grid_code)
+        if got is None:
+            grid = self.grid(grid_code)
+            got = self._compact[grid_code] = _households.grid_households(
+                self._shape(grid_code), grid.households, self.seed, grid_code)
+        return got
+
+    @cached_property
+    def _compact(self) -> dict:
+        return {}
+
     @cached_property
     def _households_cached(self):
         # per model, so a second city (or a reloaded file) has its own cache. A grid's

@@ -11,6 +11,7 @@ events one fix at a time, keeping only the fixes whose fate is still open.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
@@ -150,8 +151,18 @@ class StayFinder:
 
 def nearest(stay: Stay, households: Iterable[tuple[str, float, float]],
             rules: StayRules = StayRules()) -> str | None:
-    """The household (id, lon, lat) nearest to ``stay`` within ``match_m``, if any."""
+    """The household (id, lon, lat) nearest to ``stay`` within ``match_m``, if any.
+
+    ``households`` may offer ``near(lon, lat, dlon, dlat)`` (``GridHouseholds``): then only
+    those in a box that surely holds every household within ``match_m`` are measured.
+    """
     best: tuple[float, str] | None = None
+    near = getattr(households, "near", None)
+    if near is not None:
+        # A degree of latitude is >= 110.5 km anywhere; widen longitude by 5% for the
+        # cosine's change across the box. Both only make the box larger than needed.
+        dlat = rules.match_m / 110_500
+        households = near(stay.lon, stay.lat, dlat / math.cos(math.radians(abs(stay.lat) + dlat)) * 1.05, dlat)
     for hid, lon, lat in households:
         d = distance_m(stay.lon, stay.lat, lon, lat)
         if d <= rules.match_m and (best is None or (d, hid) < best):

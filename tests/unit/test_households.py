@@ -128,3 +128,21 @@ def test_holes_and_parts():
     assert not any(Polygon(hole).contains(shapely.Point(x, y)) for _, x, y in hs)
     with pytest.raises(ValueError):
         households(Polygon(), 3, 1, "g")
+
+
+def test_compact_households_equal_the_tuples_and_find_the_same_nearest():
+    import random
+
+    from gridpulse.city import load_city
+    from gridpulse.visits.stays import Stay, nearest
+
+    city = load_city("ningbo")
+    rng = random.Random(7)
+    for g in rng.sample([g.code for g in city.grids], 40):
+        full, comp = city.households(g), city.grid_households(g)
+        assert list(comp) == list(full) and len(comp) == len(full)
+        assert city.grid_households(g) is comp  # kept once built
+        for _ in range(25):
+            _, x, y = full[rng.randrange(len(full))]
+            s = Stay(0, 1, x + rng.uniform(-6e-4, 6e-4), y + rng.uniform(-5e-4, 5e-4), 5)
+            assert nearest(s, comp) == nearest(s, full)
