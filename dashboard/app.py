@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import string
 from pathlib import Path
 
 import dash
@@ -24,12 +25,11 @@ from gridpulse.settings import Settings
 from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
-from . import api, callbacks, deck, layout
+from . import alerts_ui, api, callbacks, deck, layout
 from .coverage import CoverageFeed
 from .geometry import static_docs
 from .pages import Pages
 from .positions import PositionFeed
-from .texts import texts
 from .visits import visit_view
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,18 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
 
-    spec = {"spec": deck.base_spec(city, version, _label_chars(city, "")),
-            "labels": [{"c": d.code, "n": d.name, "x": [round(d.centroid[0], 4), round(d.centroid[1], 4)]}
+    views = deck.district_views(city)
+    spec = {"spec": deck.base_spec(city, version, _label_chars(city, string.ascii_letters + "-'")),
+            "labels": [{"c": d.code, "n": d.name, "ne": d.name_en or d.name,
+                        "x": [round(d.centroid[0], 4), round(d.centroid[1], 4)], "v": views[d.code]}
                        for d in city.districts],
             # Inserted by the browser once coverage colours are first asked for (wall.js).
-            "gridfill": deck.grid_fill_layer(version)}
-    txt = texts()
-    txt["districts"] = {d.code: d.name for d in city.districts}
-    txt["tiles"] = layout.tile_spec()
-    wall = layout.build(city.name, spec, txt, settings.dash_interval_ms,
-                        settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
+            "gridfill": deck.grid_fill_layer(version),
+            # Inserted when the hexagons are switched on / the playlist runs (wall.js).
+            "heat": deck.heat_layer(), "spotlight": deck.spotlight_layer(version)}
+    walls = layout.Walls(city, spec, settings.dash_interval_ms,
+                         settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
+    wall = walls.build("zh")
     app.layout = layout.root()
     # The coverage array is in the order of the static grid geometry (grids.json).
     coverage = CoverageFeed(visits, [code for code, _ in city.rings("grid")])
@@ -84,6 +86,11 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone)
     rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
     api.register(app.server, view, city, settings.timezone, rules, visits)
+    # The wall in every language/mode, the alerts page and the alerts API (issue 5).
+    alerts_ui.register(app, pages, view, city, settings, walls)
+    from . import api_drill, drill  # the drill-down pages and /api/area (issue 5)
+    api_drill.register(app.server, view, city, settings.timezone, visits)
+    drill.register(app, pages, view, visits, city, rules, settings)
 
     @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
     def _static(ver: str, name: str):

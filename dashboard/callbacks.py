@@ -1,10 +1,12 @@
 """Dash callbacks: thin server adapters over Redis and clientside renderers.
 
 Server side (one Redis read each, no rendering): the page for the URL (pages.py), the
-1-second live payload, the slower worker-position delta and the per-grid coverage delta.
-Browser side (assets/wall.js, assets/replay.js): tiles/trend/ticker/ranking, the deck
-document, the live indicator, opening a worker's day from the map, and the replay's
-frames and play/pause.
+1-second live payload, the overdue board and alerts summary (live.WallFeeds, on the
+slower tick), the slower worker-position delta, the per-grid coverage delta,
+today's hexagon counts (coverage.HeatFeed) and the playlist's spotlit district.
+Browser side (assets/wall.js, assets/replay.js): tiles/trend/ticker/ranking, overdue
+board, alerts panel, spotlight card, the deck document, the live indicator, opening a
+worker's day from the map, and the replay's frames and play/pause.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from gridpulse.views import LiveView
 from gridpulse.visit_views import VisitView
 
 from . import live
-from .coverage import WINDOWS, CoverageFeed
+from .coverage import WINDOWS, CoverageFeed, HeatFeed
 from .layout import SUBS, TILES
 from .pages import Pages
 from .positions import PositionFeed
@@ -44,6 +46,9 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
              coverage: CoverageFeed, pages: Pages, tz: str) -> None:
     """Wire every callback of the app onto ``app``."""
     seq = _Seq()
+    feeds = live.WallFeeds(view)
+    heat = HeatFeed(view, city, tz)
+    districts = [d.code for d in city.districts]
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
     def _page(path, search):
@@ -74,6 +79,45 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
             return no_update, no_update
         return doc, doc["cursor"]
 
+    @app.callback(Output("side", "data"), Input("tick-positions", "n_intervals"))
+    def _side(_n):
+        # The overdue board and the alerts summary: every few seconds, off the 1 s tick.
+        return feeds.read()
+
+    @app.callback(Output("heat", "data"), Output("heat-cursor", "data"),
+                  Input("tick-positions", "n_intervals"), Input("map-heat", "value"),
+                  State("heat-cursor", "data"))
+    def _heat(_n, on, cursor):
+        # Today's new cases per grid, only while the hexagons are on and when they changed.
+        if not on:
+            return no_update, no_update
+        doc = heat.delta(cursor)
+        if doc is None:
+            return no_update, no_update
+        return doc, doc["cursor"]
+
+    @app.callback(Output("spot", "data"), Input("tick-spotlight", "n_intervals"),
+                  State("tick-spotlight", "disabled"))
+    def _spot(n, disabled):
+        # The playlist: the next district and its figures, every dwell seconds.
+        if disabled:
+            return no_update
+        code = districts[(n or 0) % len(districts)]
+        k = view.kpis(code)
+        return {"i": (n or 0) % len(districts), "code": code, "open": k.open, "overdue": k.overdue,
+                "new": k.new_today, "hour": k.new_last_hour, "wm": k.watermark}
+
+    app.clientside_callback(
+        ClientsideFunction("gridpulse", "sidePanels"),
+        Output("overdue-board", "children"), Output("alerts-open", "children"),
+        Output("alerts-list", "children"),
+        Input("side", "data"), State("live", "data"), State("texts", "data"))
+    app.clientside_callback(
+        ClientsideFunction("gridpulse", "spotlight"),
+        Output("spotlight", "className"), Output("sp-name", "children"),
+        Output("sp-open", "children"), Output("sp-overdue", "children"),
+        Output("sp-new", "children"), Output("sp-hour", "children"),
+        Input("spot", "data"), State("texts", "data"))
     app.clientside_callback(
         ClientsideFunction("gridpulse", "panels"),
         # One output per tile, then per sub-figure, in layout order (wall.js reads the same).
@@ -86,7 +130,8 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
         ClientsideFunction("gridpulse", "deck"),
         Output("map", "data"), Output("coverage-legend", "className"),
         Input("live", "data"), Input("positions", "data"), Input("coverage", "data"),
-        Input("map-mode", "value"), State("deck-base", "data"))
+        Input("map-mode", "value"), Input("heat", "data"), Input("map-heat", "value"),
+        Input("spot", "data"), State("deck-base", "data"), State("texts", "data"))
     app.clientside_callback(
         ClientsideFunction("gridpulse", "indicator"),
         Output("live-indicator", "className"), Output("live-text", "children"),

@@ -87,3 +87,40 @@ class CoverageFeed:
             if idx is None or 2 * len(idx) > len(w.values):
                 return {**doc, "full": True, "v": list(w.values)}
             return {**doc, "full": False, "i": idx, "v": [w.values[i] for i in idx]}
+
+
+class HeatFeed:
+    """Today's new cases per grid for the map's hexagons, sent only when they changed.
+
+    Reads the ``new|<grid>|<day>`` counters (the same the KPI tiles sum) of every grid at
+    most every ``min_age_s``; a browser gets ``{"cursor", "day", "pts": [[lon, lat, n],
+    ...]}`` (grids with n > 0, at their label point) or nothing if its cursor is current.
+    """
+
+    def __init__(self, view, city, tz: str, min_age_s: float = 5.0) -> None:
+        self.view, self.tz, self.min_age_s = view, tz, min_age_s
+        codes = sorted({code for code, _ in city.rings("grid")})
+        self.grids = [(c, city.grid(c).centroid) for c in codes]
+        self.epoch = secrets.token_hex(4)
+        self._lock = threading.Lock()
+        self._read_at = -math.inf
+        self._doc: dict | None = None
+        self._version = 0
+
+    def delta(self, cursor: str | None) -> dict | None:
+        from gridpulse.clock import local_day
+
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.min_age_s:
+                wm = self.view.watermark()
+                day = local_day(wm, self.tz) if wm else 0
+                counts = self.view.counters([f"new|{c}|{day}" for c, _ in self.grids])
+                pts = [[round(xy[0], 5), round(xy[1], 5), n]
+                       for (_, xy), n in zip(self.grids, counts) if n > 0]
+                self._read_at = time.monotonic()
+                if self._doc is None or pts != self._doc["pts"] or day != self._doc["day"]:
+                    self._version += 1
+                    self._doc = {"cursor": f"{self.epoch}:{self._version}", "day": day, "pts": pts}
+            if self._doc is None or cursor == self._doc["cursor"]:
+                return None
+            return self._doc

@@ -92,6 +92,41 @@ def grid_fill_layer(version: str) -> dict:
             "pickable": False, "visible": True}
 
 
+HEAT = "heat"
+SPOTLIGHT = "spotlight"
+# Today's new cases per hexagon: blue (few) to red (many), drawn under the points.
+HEAT_COLORS = [[20, 60, 120], [30, 110, 170], [40, 170, 200], [120, 210, 160], [250, 200, 70],
+               [255, 110, 50]]
+
+
+def heat_layer() -> dict:
+    """Today's new cases aggregated into hexagons (deck.gl HexagonLayer, in dash-deck's
+    bundle, so nothing comes from the internet). Rows are ``{"p": [lon, lat], "w": n}``:
+    one per grid with new cases today, weighted by its count (live.HeatFeed)."""
+    return {"@@type": "HexagonLayer", "id": HEAT, "data": [], "getPosition": "@@=p",
+            "getColorWeight": "@@=w", "colorAggregation": "SUM", "getElevationWeight": "@@=w",
+            "elevationAggregation": "SUM", "extruded": False, "radius": 1200, "coverage": 0.92,
+            "opacity": 0.5, "colorRange": HEAT_COLORS, "pickable": False, "visible": True}
+
+
+def spotlight_layer(version: str) -> dict:
+    """The playlist's highlighted district outline: the districts geometry (rows carry
+    their code ``c``) with a line colour expression the browser sets per district."""
+    return {"@@type": "PolygonLayer", "id": SPOTLIGHT, "data": f"{STATIC_ROUTE}/{version}/districts.json",
+            "getPolygon": "@@=p", "filled": False, "stroked": True, "getLineColor": [0, 0, 0, 0],
+            "lineWidthUnits": "pixels", "getLineWidth": 4, "pickable": False, "visible": True}
+
+
+def district_views(city: CityModel, panel: tuple[int, int] = MAP_PANEL_PX) -> dict[str, dict]:
+    """Per district, the view that fits it into the map panel (the playlist's zoom)."""
+    out = {}
+    for d in city.districts:
+        v = fit_view(city.bbox(d.code), panel, max_zoom=13.0)
+        out[d.code] = {"longitude": v.longitude, "latitude": v.latitude, "zoom": v.zoom,
+                       "pitch": 0, "bearing": 0}
+    return out
+
+
 def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
     """The deck/json document of the map, with ``data: []`` in the live slots."""
     layers = [

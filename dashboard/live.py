@@ -2,14 +2,22 @@
 
 One small JSON document a tick: the clock, the tile figures, the 60-minute trend, the
 ticker, open cases per district and the cases reported since the browser's cursor (map
-points, keyed by case id). Static geometry never travels here (geometry.py), nor do the
-per-grid coverage colours (coverage.py, sent only when they change).
+points, keyed by case id). On the slower tick, :class:`WallFeeds` (read at most every
+few seconds, shared by every browser) sends the overdue board (CaseList, most late
+first) and the alerts summary (AlertBoard). Static geometry never travels here (geometry.py), nor do the
+per-grid coverage colours or today's hexagon counts (coverage.py, sent only when they
+change).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from gridpulse.alert_views import AlertBoard
+from gridpulse.case_list import CaseList
 
 from gridpulse.city import CityModel
 from gridpulse.clock import HOUR_MS, fmt_local
@@ -43,8 +51,57 @@ def _case_row(c: dict, wm: int) -> list:
             c["category"], c["severity"]]
 
 
+OVERDUE_ROWS = 8  # = layout.OVERDUE_ROWS
+ALERT_ROWS = 3  # = layout.ALERT_ROWS
+ALERT_SCAN = 500  # the wall counts open alerts among the newest this many
+SLOW_S = 5.0  # the overdue board and alerts summary: read at most this often
+
+
+def overdue_rows(cases: CaseList, limit: int = OVERDUE_ROWS, now: int | None = None) -> dict:
+    """The wall's overdue board: CaseList.open(overdue=True, sort="late") as compact rows
+    ``[case, district, category, severity, stage, late_ms]``."""
+    got = cases.open(overdue=True, sort="late", limit=limit, now=now)
+    return {"total": got["total"],
+            "rows": [[r["case"], r["district"], r["category"], r["severity"], r["stage"],
+                      r["late_ms"]] for r in got["rows"]]}
+
+
+def alert_subject(a: dict) -> str:
+    """What an alert is about: its case, else its terminal/worker, else its grid."""
+    return a.get("case") or a.get("worker") or a.get("terminal") or a.get("grid") or ""
+
+
+def alert_summary(board: AlertBoard, rows: int = ALERT_ROWS, scan: int = ALERT_SCAN) -> dict:
+    """Open (unacknowledged, unresolved) alerts among the newest ``scan`` and the newest
+    ``rows`` of them as ``[id, kind, ts, district, status, subject]``."""
+    latest = board.latest(scan)
+    opened = [a for a in latest if a["status"] == "open"]
+    return {"open": len(opened), "more": len(latest) >= scan,
+            "rows": [[a["id"], a["kind"], a["ts"], a.get("district") or "", a["status"],
+                      alert_subject(a)] for a in opened[:rows]]}
+
+
+class WallFeeds:
+    """The wall's slower panels, read at most every ``min_age_s`` for every browser."""
+
+    def __init__(self, view: LiveView, min_age_s: float = SLOW_S) -> None:
+        self.cases = CaseList(view)
+        self.board = AlertBoard(view.r, view.k)
+        self.min_age_s = min_age_s
+        self._lock = threading.Lock()
+        self._at = -1e18
+        self._doc: dict = {}
+
+    def read(self) -> dict:
+        with self._lock:
+            if time.monotonic() - self._at >= self.min_age_s:
+                self._doc = {"overdue": overdue_rows(self.cases), "alerts": alert_summary(self.board)}
+                self._at = time.monotonic()
+            return self._doc
+
+
 def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
-            case_cursor: int | None) -> dict:
+            case_cursor: int | None, feeds: WallFeeds | None = None) -> dict:
     """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""
     wm = view.watermark()
     k = view.kpis(city.code, now=wm)
@@ -57,7 +114,7 @@ def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
     floor = wm - CASE_WINDOW_MS
     since = floor if case_cursor is None else max(floor, case_cursor - CASE_OVERLAP_MS)
     cases = view.recent_cases(since=since) if wm else []
-    return {
+    doc = {
         "wm": wm,
         "clock": fmt_local(wm, tz) if wm else "",
         "weekday": datetime.fromtimestamp(wm / 1000, tz=ZoneInfo(tz)).weekday() if wm else 0,
@@ -75,3 +132,6 @@ def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
         "case_cursor": max((c["ts"] for c in cases), default=case_cursor or floor),
         "window": CASE_WINDOW_MS,
     }
+    if feeds is not None:
+        doc.update(feeds.read())
+    return doc

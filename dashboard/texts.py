@@ -1,7 +1,10 @@
-"""Every piece of UI text of the wall display, in one place.
+"""Every piece of UI text of the wall display, in one place, per language.
 
-The wall runs in Chinese; an English table can be added beside ``ZH`` and chosen by a
-setting later without touching the layout code.
+Chinese (``ZH``) is the default; English (``EN``) is chosen per page with ``?lang=en``
+(:func:`lang_of`). :func:`texts` returns the browser's tables of a language (labels,
+categories, severities, stages, weekdays, number/date format); :func:`ui` the labels
+only, for server-rendered pages. A key missing from ``EN`` falls back to ``ZH`` (others
+add ``d_``-prefixed keys to ``ZH``; an English twin is welcome but not required).
 """
 
 from __future__ import annotations
@@ -80,9 +83,140 @@ ZH: dict[str, str] = {
     "nf_grid": "网格不存在：{grid}",
     "bad_date": "日期格式错误：{date}（应为 YYYY-MM-DD）",
     "bad_id": "{what}编号无效：{id}",
+    # the wall's new panels (issue 5)
+    "overdue_board": "超期事件（按超期时长）",
+    "late_h": "超{h}小时",
+    "late_m": "超{m}分钟",
+    "no_overdue": "暂无超期事件",
+    "alerts": "预警",
+    "alerts_open": "未处理",
+    "alerts_more": "全部预警 ›",
+    "no_alerts": "暂无预警",
+    "heat_today": "今日新增热力",
+    "spotlight": "区县轮播",
+    "sp_open": "在办",
+    "sp_overdue": "超期",
+    "sp_new": "今日新增",
+    "sp_hour": "近1小时",
+    # the alerts page (alerts_ui.py)
+    "alerts_title": "预警处置",
+    "a_time": "时间",
+    "a_kind": "类型",
+    "a_area": "区域",
+    "a_subject": "对象",
+    "a_status": "状态",
+    "a_acks": "确认",
+    "a_action": "操作",
+    "a_ack": "确认",
+    "a_by": "确认人（姓名/岗位）",
+    "a_comment": "备注（可选）",
+    "a_send": "提交确认",
+    "a_cancel": "取消",
+    "a_sent": "已提交，等待各屏刷新",
+    "a_need_by": "请填写确认人",
+    "a_count": "共 {n} 条",
+    "a_filter": "筛选：{f}",
+    "a_all": "全部",
+    "st_open": "未处理",
+    "st_acked": "已确认",
+    "st_resolved": "已解除",
+    "k_warning": "临期预警",
+    "k_overdue": "超期",
+    "k_escalation": "督办升级",
+    "k_likely_breach": "可能超期",
+    "k_resolved": "已解除",
+    "k_off_grid": "离开网格",
+    "k_silent_terminal": "终端静默",
+    "k_silent_grid": "网格静默",
 }
 
+EN: dict[str, str] = {
+    "title": "Social Governance · Live Grid Operations",
+    "subtitle": "Grassroots Governance Platform · Command Centre",
+    "event_time": "Event time",
+    "live": "LIVE",
+    "stale": "No data",
+    "waiting": "Connecting",
+    "tile_new_today": "New today",
+    "tile_last_hour": "Last hour",
+    "tile_open": "Open",
+    "tile_active_workers": "Workers online",
+    "tile_overdue": "Overdue",
+    "tile_on_time_rate": "Closed on time",
+    "tile_satisfaction_rate": "Satisfaction",
+    "tile_coverage": "Visit coverage",
+    "scope_30d": "30 days",
+    "sub_visits_today": "Visits today",
+    "unit_visit": "",
+    "scope_now": "now",
+    "scope_today": "today",
+    "unit_case": "cases",
+    "unit_person": "people",
+    "no_rate": "—",
+    "trend": "Cases reported, last 60 min (per minute)",
+    "districts": "Open cases by district",
+    "ticker": "Latest cases",
+    "legend_severity": "Severity",
+    "legend_workers": "Workers online",
+    "legend_grids": "Grid boundaries",
+    "map_note": "Base map: local boundaries and grids (offline)",
+    "no_data": "No data yet",
+    "mode_none": "Grids",
+    "mode_today": "Visited today",
+    "mode_week": "This week",
+    "mode_30d": "30 days",
+    "worker_tooltip": "Terminal {t}<br/><span style='color:#8fb3d9'>Click for the day's replay</span>",
+    "nav_wall": "Back to the wall",
+    "nf_page": "No such page: {path}",
+    "overdue_board": "Overdue cases (most late first)",
+    "late_h": "{h} h late",
+    "late_m": "{m} min late",
+    "no_overdue": "No overdue cases",
+    "alerts": "Alerts",
+    "alerts_open": "open",
+    "alerts_more": "All alerts ›",
+    "no_alerts": "No alerts",
+    "heat_today": "Today's cases (hexagons)",
+    "spotlight": "District spotlight",
+    "sp_open": "Open",
+    "sp_overdue": "Overdue",
+    "sp_new": "New today",
+    "sp_hour": "Last hour",
+    "alerts_title": "Alerts",
+    "a_time": "Time",
+    "a_kind": "Kind",
+    "a_area": "Area",
+    "a_subject": "Subject",
+    "a_status": "Status",
+    "a_acks": "Acknowledged",
+    "a_action": "",
+    "a_ack": "Acknowledge",
+    "a_by": "Your name / post",
+    "a_comment": "Comment (optional)",
+    "a_send": "Acknowledge",
+    "a_cancel": "Cancel",
+    "a_sent": "Sent; every screen shows it on its next refresh",
+    "a_need_by": "Please give your name",
+    "a_count": "{n} alerts",
+    "a_filter": "Filter: {f}",
+    "a_all": "all",
+    "st_open": "open",
+    "st_acked": "acknowledged",
+    "st_resolved": "resolved",
+    "k_warning": "Deadline near",
+    "k_overdue": "Overdue",
+    "k_escalation": "Escalation",
+    "k_likely_breach": "Likely breach",
+    "k_resolved": "Resolved",
+    "k_off_grid": "Off grid",
+    "k_silent_terminal": "Silent terminal",
+    "k_silent_grid": "Silent grid",
+}
+
+LANGS = ("zh", "en")
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 STAGES_ZH: dict[str, str] = {
     "reported": "上报", "registered": "立案", "dispatched": "派遣", "accepted": "受理",
@@ -91,12 +225,55 @@ STAGES_ZH: dict[str, str] = {
 }
 
 
-def texts() -> dict:
-    """The text tables the browser needs (labels, categories, severities, stages)."""
+STAGES_EN: dict[str, str] = {
+    "reported": "Reported", "registered": "Registered", "dispatched": "Dispatched",
+    "accepted": "Accepted", "handled": "Handled", "verified": "Verified", "closed": "Closed",
+    "evaluated": "Evaluated", "returned": "Returned", "reassigned": "Reassigned",
+    "escalated": "Escalated", "reopened": "Reopened",
+}
+
+
+def lang_of(query) -> str:
+    """The page's language from its query: a parsed ``{name: [values]}`` dict (pages.py's
+    ``query``) or the raw ``?search`` string; ``"zh"`` unless ``lang=en``."""
+    if query is None or isinstance(query, str):
+        from urllib.parse import parse_qs
+        query = parse_qs((query or "").lstrip("?"))
+    value = (query.get("lang") or ["zh"])[0].lower()
+    return value if value in LANGS else "zh"
+
+
+def ui(lang: str = "zh") -> dict[str, str]:
+    """The label table of ``lang`` (English falls back to Chinese key by key)."""
+    return {**ZH, **EN} if lang == "en" else ZH
+
+
+def fmt_int(n: int | None, lang: str = "zh") -> str:
+    """A count as the pages show it: English groups thousands ("12,345"), Chinese not."""
+    if n is None:
+        return "–"
+    return f"{n:,}" if lang == "en" else str(n)
+
+
+def fmt_date(y: int, m: int, d: int, weekday: int, lang: str = "zh") -> str:
+    """A date with its weekday: "2026-11-27 星期五" or "Fri 27 Nov 2026"."""
+    if lang == "en":
+        return f"{WEEKDAYS_EN[weekday]} {d} {MONTHS_EN[m - 1]} {y}"
+    return f"{y:04d}-{m:02d}-{d:02d} {WEEKDAYS_ZH[weekday]}"
+
+
+def texts(lang: str = "zh") -> dict:
+    """The text tables the browser needs (labels, categories, severities, stages, and
+    how numbers and dates are written) in ``lang``."""
+    en = lang == "en"
     return {
-        "ui": ZH,
-        "categories": {code: c.name for code, c in CATEGORIES.items()},
-        "severities": {str(k): v[0] for k, v in SEVERITIES.items()},
-        "stages": STAGES_ZH,
-        "weekdays": WEEKDAYS_ZH,
+        "lang": "en" if en else "zh",
+        "ui": ui(lang),
+        "categories": {code: (c.name_en or c.name) if en else c.name for code, c in CATEGORIES.items()},
+        "severities": {str(k): v[1] if en else v[0] for k, v in SEVERITIES.items()},
+        "stages": STAGES_EN if en else STAGES_ZH,
+        "weekdays": WEEKDAYS_EN if en else WEEKDAYS_ZH,
+        "months": MONTHS_EN if en else None,
+        # wall.js: "group" puts thousands separators in counts; "date" orders the date.
+        "fmt": {"group": "," if en else "", "date": "dmy" if en else "iso"},
     }

@@ -16,6 +16,14 @@
                      [225, 175, 50, 170], [200, 205, 60, 170], [150, 210, 80, 175],
                      [90, 205, 110, 180], [50, 195, 150, 185], [30, 220, 190, 195]];
   var COV_MIN_MS = 60000; // rebuild the colour expression at most once a minute (see covExpr)
+  var SPOT_COLOR = [255, 206, 84, 255];
+
+  /* The wall is designed at 1920x1080; wall.css scales every size by --u (1px at
+   * 1920x1080, 2px at 3840x2160). Sizes the browser draws itself (plotly, deck text)
+   * use the same factor. */
+  function unit() {
+    return Math.max(0.5, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
+  }
 
   var state = {
     cases: new Map(),      // case id -> [case, ts (epoch ms), lon, lat, category, severity]
@@ -24,6 +32,7 @@
     workerRows: [], mapKey: null,
     cov: null, covSeq: null, covWindow: null, covKey: 0, covExpr: null, covBuiltAt: 0,
     covDirty: false, fillOn: false,
+    heatRows: [], heatSeq: null, heatOn: false, spotOn: false,
   };
 
   function h(type, props) {
@@ -76,6 +85,13 @@
     state.covDirty = true;
   }
 
+  /* Today's new cases per grid (coverage.HeatFeed): the whole list when it changed. */
+  function mergeHeat(heat) {
+    if (!heat || heat.cursor === state.heatSeq) { return; }
+    state.heatSeq = heat.cursor;
+    state.heatRows = heat.pts.map(function (p) { return {p: [p[0], p[1]], w: p[2]}; });
+  }
+
   function bucket(v) {
     if (v === undefined || v === null || v <= 0) { return 0; }
     if (v < 10) { return 1; }
@@ -114,7 +130,11 @@
       var row = {p: [c[2], c[3]], c: [base[0], base[1], base[2], alpha], r: SEV_RADIUS[c[5]] || 3};
       pts.push(row);
       if (age < NEW_MS) {
-        rings.push({p: row.p, c: [base[0], base[1], base[2], 230], r: row.r + 3 + 6 * (1 - age / NEW_MS)});
+        // Pulse: the ring swells and fades on alternate event-time seconds while the case is new.
+        // Event-time driven: a frozen clock (replay paused, no data) redraws nothing.
+        var beat = Math.floor(state.wm / 1000) % 2;
+        rings.push({p: row.p, c: [base[0], base[1], base[2], beat ? 110 : 240],
+                    r: row.r + 3 + 6 * (1 - age / NEW_MS) + (beat ? 7 : 0)});
       }
     });
     // Urgent on top: deck draws in data order.
@@ -122,14 +142,39 @@
     return [pts, rings];
   }
 
-  function fmtCount(v) {
-    return (v === null || v === undefined) ? "–" : String(v);
+  /* A count in the page's language: English groups thousands ("12,345"). */
+  function fmtNum(v, texts) {
+    if (v === null || v === undefined) { return "–"; }
+    var sep = texts && texts.fmt ? texts.fmt.group : "";
+    var s = String(v);
+    if (!sep || Math.abs(v) < 1000) { return s; }
+    return s.replace(/\B(?=(\d{3})+(?!\d))/g, sep);
+  }
+  function fmtCount(v, texts) { return fmtNum(v, texts); }
+
+  /* The event date ("2026-11-27 星期五" / "Fri 27 Nov 2026") from the payload's local
+   * clock text "YYYY-MM-DD HH:MM:SS". */
+  function fmtDate(clock, weekday, texts) {
+    if (!clock) { return ""; }
+    var ymd = clock.slice(0, 10);
+    if (texts.fmt && texts.fmt.date === "dmy" && texts.months) {
+      var p = ymd.split("-");
+      return texts.weekdays[weekday] + " " + parseInt(p[2], 10) + " "
+        + texts.months[parseInt(p[1], 10) - 1] + " " + p[0];
+    }
+    return ymd + " " + texts.weekdays[weekday];
+  }
+
+  function lateText(ms, texts) {
+    var m = Math.max(0, Math.floor(ms / 60000));
+    if (m >= 60) { return texts.ui.late_h.replace("{h}", fmtNum(Math.floor(m / 60), texts)); }
+    return texts.ui.late_m.replace("{m}", String(m));
   }
 
   /* A tile's content: a count as text, or a rate sent in tenths of a percent (an
    * integer, so the text is exact) as "99.1" plus a small "%"; "—" when undefined. */
   function tileValue(v, isRate, texts) {
-    if (!isRate) { return String(v); }
+    if (!isRate) { return fmtNum(v, texts); }
     if (v === null || v === undefined) { return texts.ui.no_rate; }
     return [Math.floor(v / 10) + "." + (v % 10), h("Span", {className: "tile-pct", children: "%"})];
   }
@@ -143,13 +188,15 @@
       labels.push(fmtTime(t, live.off).slice(0, 5));
     }
     var ticks = x.filter(function (i) { return (n - 1 - i) % 10 === 0; });
+    var u = unit();
     return {
       data: [{type: "bar", x: x, y: live.trend, marker: {color: "rgba(64,200,255,0.85)"},
               hoverinfo: "skip"}],
       layout: {
-        margin: {l: 34, r: 8, t: 6, b: 26}, height: 146, bargap: 0.25, // = layout.TREND_HEIGHT_PX
+        margin: {l: Math.round(34 * u), r: Math.round(8 * u), t: Math.round(6 * u), b: Math.round(26 * u)},
+        height: Math.round(146 * u), bargap: 0.25, // = layout.TREND_HEIGHT_PX
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-        font: {color: "#8fb3d9", size: 12, family: "Noto Sans CJK SC, sans-serif"},
+        font: {color: "#8fb3d9", size: Math.round(12 * u), family: "Noto Sans CJK SC, sans-serif"},
         xaxis: {tickmode: "array", tickvals: ticks, ticktext: ticks.map(function (i) { return labels[i]; }),
                 showgrid: false, zeroline: false, linecolor: "#1f3b5c", fixedrange: true},
         yaxis: {gridcolor: "rgba(60,110,160,0.25)", zeroline: false, rangemode: "tozero",
@@ -176,13 +223,15 @@
   function districtRows(live, texts) {
     var rows = live.districts.slice().sort(function (a, b) { return b[1] - a[1]; });
     var top = Math.max(1, rows.length ? rows[0][1] : 1);
+    var q = texts.lang === "en" ? "?lang=en" : "";
     return rows.map(function (r, i) {
-      return h("Div", {className: "d-row", key: r[0], children: [
+      // Each entry opens the district's own page (drill-down).
+      return h("A", {className: "d-row", key: r[0], href: "/district/" + r[0] + q, children: [
         h("Span", {className: "d-rank", children: String(i + 1)}),
         h("Span", {className: "d-name", children: texts.districts[r[0]] || r[0]}),
         h("Span", {className: "d-bar", children: h("Span", {className: "d-fill",
           style: {width: (100 * r[1] / top).toFixed(1) + "%"}})}),
-        h("Span", {className: "d-val", id: "district-open-" + r[0], children: String(r[1])}),
+        h("Span", {className: "d-val", id: "district-open-" + r[0], children: fmtNum(r[1], texts)}),
       ]});
     });
   }
@@ -202,19 +251,24 @@
         var tiles = texts.tiles.tiles.map(function (spec) {
           return tileValue(live.tiles[spec[0]], spec[1], texts);
         });
-        var subs = texts.tiles.subs.map(function (key) { return fmtCount(live.tiles[key]); });
-        var date = live.clock ? live.clock.slice(0, 10) + " " + texts.weekdays[live.weekday] : "";
+        var subs = texts.tiles.subs.map(function (key) { return fmtCount(live.tiles[key], texts); });
+        var date = fmtDate(live.clock, live.weekday, texts);
         return tiles.concat(subs, [live.clock ? live.clock.slice(11) : "--:--:--", date,
                 trendFigure(live, texts), tickerRows(live, texts), districtRows(live, texts)]);
       },
       /* Static spec + live cases + worker positions + district labels (+ grid coverage
        * colours when the selector asks) -> deck document, and the legend's class. */
-      deck: function (live, pos, cov, mode, base) {
+      deck: function (live, pos, cov, mode, heat, heatOn, spot, base, texts) {
         var nu = window.dash_clientside.no_update;
         if (!base) { return [nu, nu]; }
         mergeLive(live);
         mergePositions(pos);
         mergeCoverage(cov);
+        mergeHeat(heat);
+        var hexOn = !!(heatOn && heatOn.length);
+        if (hexOn) { state.heatOn = true; }
+        var en = texts && texts.lang === "en";
+        var u = unit();
         var coloured = !!mode && mode !== "none";
         var fill = coloured ? covExpr(mode) : null;
         if (coloured) { state.fillOn = true; }
@@ -222,7 +276,8 @@
         // Same event time, same positions, same counts, same colours: nothing on the map
         // can differ, so skip the redraw (a replay paused or a quiet night costs no GPU time).
         var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq
-          + "|" + mode + "|" + (fill ? fill.key : "-");
+          + "|" + mode + "|" + (fill ? fill.key : "-") + "|" + hexOn + "|" + state.heatSeq
+          + "|" + (spot ? spot.code : "-");
         if (key === state.mapKey) { return [nu, legend]; }
         state.mapKey = key;
         var cr = caseRows();
@@ -231,13 +286,23 @@
           var open = {};
           live.districts.forEach(function (d) { open[d[0]] = d[1]; });
           labels = base.labels.map(function (l) {
-            return {x: l.x, t: l.n + "\n" + (open[l.c] === undefined ? "" : open[l.c])};
+            var name = en ? (l.ne || l.n) : l.n;
+            return {x: l.x, t: name + "\n" + (open[l.c] === undefined ? "" : fmtNum(open[l.c], texts))};
           });
         }
         var slots = {"workers": state.workerRows, "cases": cr[0], "cases-new": cr[1], "labels": labels};
         var layers = [];
         base.spec.layers.forEach(function (l) {
-          layers.push((l.id in slots) ? Object.assign({}, l, {data: slots[l.id]}) : l);
+          var out = (l.id in slots) ? Object.assign({}, l, {data: slots[l.id]}) : l;
+          if (l.id === "labels") { out = Object.assign({}, out, {getSize: Math.round(18 * u)}); }
+          // The newest cases pulse: their rings swell and fade on alternate ticks (no
+          // per-frame animation: a wall PC without a GPU must not redraw 60 times a second).
+          // Today's new cases in hexagons, under the live points (kept once switched on).
+          if (l.id === "workers" && state.heatOn && base.heat) {
+            layers.push(Object.assign({}, base.heat, {data: state.heatRows, visible: hexOn,
+              radius: 1200}));
+          }
+          layers.push(out);
           // The coverage fill sits on the district fills, under every outline. Once asked
           // for it stays in the list (hidden when off), so gridfill.json loads only once.
           if (l.id === "districts" && state.fillOn && base.gridfill) {
@@ -247,8 +312,55 @@
               getFillColor: f ? f.expr : [0, 0, 0, 0],
               updateTriggers: {getFillColor: f ? f.key : 0}}));
           }
+          // The playlist's spotlit district: a bright outline over the district fills.
+          if (l.id === "towns" && spot && base.spotlight) {
+            state.spotOn = true;
+            layers.push(Object.assign({}, base.spotlight, {
+              getLineColor: "@@=c === '" + spot.code + "' ? " + JSON.stringify(SPOT_COLOR) + " : [0, 0, 0, 0]",
+              getLineWidth: Math.round(4 * u), updateTriggers: {getLineColor: spot.code}}));
+          }
         });
-        return [Object.assign({}, base.spec, {layers: layers}), legend];
+        var doc = Object.assign({}, base.spec, {layers: layers});
+        if (spot) {
+          var lab = (base.labels || []).filter(function (l) { return l.c === spot.code; })[0];
+          if (lab && lab.v) {
+            doc.initialViewState = Object.assign({}, lab.v, {transitionDuration: 1200});
+          }
+        }
+        return [doc, legend];
+      },
+      /* The slow side payload (live.WallFeeds) -> the overdue board (most late first,
+       * CaseList order) and the alerts panel (open count, newest few). */
+      sidePanels: function (side, live, texts) {
+        var nu = window.dash_clientside.no_update;
+        if (!side || !texts || !side.overdue) { return [nu, nu, nu]; }
+        var off = live ? live.off : 0;
+        var od = side.overdue.rows.length ? side.overdue.rows.map(function (r) {
+          return h("Div", {className: "od-row sev-" + r[3], key: r[0], children: [
+            h("Span", {className: "od-late", children: lateText(r[5], texts)}),
+            h("Span", {className: "od-district", children: texts.districts[r[1]] || r[1]}),
+            h("Span", {className: "od-cat", children: texts.categories[r[2]] || r[2]}),
+            h("Span", {className: "od-stage", children: texts.stages[r[4]] || r[4]}),
+            h("Span", {className: "od-case", children: r[0]}),
+          ]});
+        }) : [h("Div", {className: "empty", children: texts.ui.no_overdue})];
+        var al = side.alerts;
+        var count = al ? fmtNum(al.open, texts) + (al.more ? "+" : "") : "–";
+        var rows = al && al.rows.length ? al.rows.map(function (r) {
+          return h("Div", {className: "al-row al-" + r[1], key: r[0], children: [
+            h("Span", {className: "al-time", children: fmtTime(r[2], off).slice(0, 5)}),
+            h("Span", {className: "al-kind", children: texts.ui["k_" + r[1]] || r[1]}),
+            h("Span", {className: "al-district", children: texts.districts[r[3]] || r[3]}),
+            h("Span", {className: "al-subject", children: r[5]}),
+          ]});
+        }) : [h("Div", {className: "empty", children: texts.ui.no_alerts})];
+        return [od, count, rows];
+      },
+      /* The playlist's spotlight card: the district's name and figures. */
+      spotlight: function (spot, texts) {
+        if (!spot || !texts) { return ["spotlight hidden", "", "–", "–", "–", "–"]; }
+        return ["spotlight", texts.districts[spot.code] || spot.code, fmtNum(spot.open, texts),
+                fmtNum(spot.overdue, texts), fmtNum(spot.new, texts), fmtNum(spot.hour, texts)];
       },
       /* A click on a worker dot opens that terminal's day replay in a new tab. */
       openWorker: function (info) {
@@ -268,4 +380,54 @@
       },
     },
   });
+
+  /* The alerts page (alerts_ui.py): acknowledging asks who and an optional comment, then
+   * POSTs /api/alerts/<id>/ack; the table shows the acknowledgement on its next refresh
+   * (it travels through Kafka and the worker like every other fact). */
+  function ackDialog() { return document.getElementById("ack-dialog"); }
+  function ackMsg(text, ok) {
+    var el = document.getElementById("ack-error");
+    if (el) { el.textContent = text || ""; el.className = ok ? "ack-msg ok" : "ack-msg"; }
+  }
+  document.addEventListener("click", function (ev) {
+    var t = ev.target;
+    if (!t || !t.closest) { return; }
+    var btn = t.closest(".ack-open");
+    var dlg = ackDialog();
+    if (btn && dlg) {
+      dlg.dataset.alert = btn.getAttribute("data-alert");
+      var target = document.getElementById("ack-target");
+      if (target) { target.textContent = dlg.dataset.alert; }
+      ackMsg("");
+      dlg.classList.remove("hidden");
+      var by = document.getElementById("ack-by");
+      if (by) { by.focus(); }
+      return;
+    }
+    if (t.closest("#ack-cancel") && dlg) { dlg.classList.add("hidden"); return; }
+    if (t.closest("#ack-send") && dlg) {
+      var byEl = document.getElementById("ack-by"), cEl = document.getElementById("ack-comment");
+      var who = (byEl && byEl.value || "").trim(), comment = (cEl && cEl.value || "").trim();
+      if (!who) { ackMsg(dlg.getAttribute("data-need-by") || "by"); return; }
+      var id = dlg.dataset.alert;
+      fetch("/api/alerts/" + encodeURIComponent(id) + "/ack", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({by: who, comment: comment}),
+      }).then(function (resp) {
+        return resp.json().then(function (doc) { return [resp.status, doc]; });
+      }).then(function (res) {
+        if (res[0] === 202) {
+          dlg.classList.add("hidden");
+          if (cEl) { cEl.value = ""; }
+          var note = document.getElementById("ack-note");
+          if (note) { note.textContent = (dlg.getAttribute("data-sent") || "") + " · " + id; }
+          var row = document.querySelector('.ack-open[data-alert="' + id.replace(/"/g, '\\"') + '"]');
+          if (row) { row.closest("tr").classList.add("ack-pending"); }
+        } else {
+          ackMsg(res[0] + " " + (res[1].field || "") + ": " + (res[1].error || ""));
+        }
+      }).catch(function (err) { ackMsg(String(err)); });
+    }
+  });
 })();
+

@@ -253,3 +253,124 @@ def test_coverage_feed_sends_changes_only():
     # Most grids changed: the whole array is smaller than pairs.
     fake.shares = {"g1": 0.2, "g2": 0.3, "g3": 0.4, "g4": 0.5}
     assert feed.delta("30d", d["cursor"])["full"]
+
+
+TILE_LABELS_EN = {
+    "tile-new-today": "New today", "tile-last-hour": "Last hour", "tile-open": "Open",
+    "tile-overdue": "Overdue", "tile-on-time-rate": "Closed on time",
+    "tile-satisfaction-rate": "Satisfaction", "tile-coverage": "Visit coverage",
+    "tile-active-workers": "Workers online",
+}
+_TILES_JS = """() => Array.from(document.querySelectorAll('.tile')).map(t => [
+    t.querySelector('.tile-num').id, t.querySelector('.tile-label-text').textContent,
+    t.querySelector('.tile-num').textContent])"""
+
+
+def _numbers(page) -> dict:
+    """Tile id -> its figure as a number string (thousands separators dropped)."""
+    return {i: n.replace(",", "") for i, _, n in page.evaluate(_TILES_JS)}
+
+
+def test_wall_english_overdue_ranking_kiosk(filled_redis, wall):
+    """``?lang=en``: English labels, the same figures; the overdue board is CaseList's
+    order; ranking entries link to /district/<code>; ``?kiosk=1`` hides the cursor."""
+    from gridpulse.case_list import CaseList
+
+    from dashboard.live import OVERDUE_ROWS
+
+    base, cfg = wall
+    view = LiveView.from_url(filled_redis, cfg.redis_prefix, TZ)
+    city = load_city("ningbo")
+    board = CaseList(view).open(overdue=True, sort="late", limit=OVERDUE_ROWS)
+    assert board["total"] > 0
+    expected_cases = [r["case"] for r in board["rows"]]
+    ready = ("() => /^[0-9,]+$/.test((document.getElementById('tile-open') || {}).textContent || '')"
+             " && document.querySelectorAll('#overdue-board .od-row').length > 0"
+             " && document.querySelectorAll('#district-rank a.d-row').length > 0")
+    errors: list[str] = []
+    requests: list[str] = []
+    OUT.mkdir(exist_ok=True)
+    with launch_chromium() as browser:
+        zh = browser.new_page(viewport={"width": 1920, "height": 1080})
+        en = browser.new_page(viewport={"width": 1920, "height": 1080})
+        for p in (zh, en):
+            p.on("pageerror", lambda exc: errors.append(str(exc)))
+            p.on("request", lambda req: requests.append(req.url))
+        zh.goto(base + "/")
+        en.goto(base + "/wall?lang=en")
+        for p in (zh, en):
+            p.wait_for_function(ready, timeout=30_000)
+        en.wait_for_timeout(3000)
+        # Both pages show one watermark's figures (Redis is not written any more).
+        zh_tiles, en_tiles = zh.evaluate(_TILES_JS), en.evaluate(_TILES_JS)
+        assert _numbers(zh) == _numbers(en)
+        assert {i: label for i, label, _ in en_tiles} == TILE_LABELS_EN
+        assert all(not any("\u4e00" <= ch <= "\u9fff" for ch in label) for _, label, _ in en_tiles)
+        assert {i: label for i, label, _ in zh_tiles}["tile-open"] == "在办"
+        assert en.inner_text(".brand-title").startswith("Social Governance")
+        assert "Ningbo" in en.inner_text(".brand-city")
+        # The date in English: "Fri 27 Nov 2026".
+        assert en.inner_text("#clock-date").strip().endswith("Nov 2026")
+        assert zh.inner_text("#clock-date").strip().startswith("2026-11-")
+        en.screenshot(path=str(OUT / "wall-en.png"))
+        # The overdue board: CaseList.open(overdue=True), most late first.
+        for p in (zh, en):
+            shown = p.evaluate("() => Array.from(document.querySelectorAll('#overdue-board .od-case'))"
+                               ".map(e => e.textContent)")
+            assert shown == expected_cases
+        # The district ranking links to each district's page.
+        hrefs = zh.evaluate("() => Array.from(document.querySelectorAll('#district-rank a.d-row'))"
+                            ".map(a => a.getAttribute('href'))")
+        assert sorted(hrefs) == sorted(f"/district/{d.code}" for d in city.districts)
+        en_hrefs = en.evaluate("() => Array.from(document.querySelectorAll('#district-rank a.d-row'))"
+                               ".map(a => a.getAttribute('href'))")
+        assert all(h.split("?")[0].startswith("/district/") for h in en_hrefs)
+        # The alerts panel is there (the filled day raised no alerts: "0").
+        assert zh.inner_text("#alerts-open").strip() in ("0", "0+")
+        zh.close()
+        en.close()
+        # Kiosk: no cursor, no scrollbars, the wall fills the screen (any 16:9 size).
+        kiosk = browser.new_page(viewport={"width": 1920, "height": 1080})
+        kiosk.on("pageerror", lambda exc: errors.append(str(exc)))
+        kiosk.goto(base + "/?kiosk=1&playlist=1&dwell=5")
+        kiosk.wait_for_function(ready, timeout=30_000)
+        state = kiosk.evaluate("""() => { const w = document.getElementById('wall');
+            const r = w.getBoundingClientRect(); const el = document.elementFromPoint(900, 500);
+            return {wall: getComputedStyle(w).cursor, body: getComputedStyle(document.body).cursor,
+                    under: getComputedStyle(el).cursor, cls: w.className, w: r.width, h: r.height,
+                    sw: document.documentElement.scrollWidth, sh: document.documentElement.scrollHeight}; }""")
+        assert state["wall"] == state["under"] == state["body"] == "none", state
+        assert "kiosk" in state["cls"] and (state["w"], state["h"]) == (1920, 1080), state
+        assert state["sw"] <= 1920 and state["sh"] <= 1080, state
+        # The playlist spotlights a district with its KPIs.
+        kiosk.wait_for_function("() => !document.getElementById('spotlight').classList.contains('hidden')"
+                                " && /^[0-9]+$/.test(document.getElementById('sp-open').textContent)",
+                                timeout=30_000)
+        first = kiosk.inner_text("#sp-name")
+        assert first in {d.name for d in city.districts}
+        kiosk.wait_for_function(f"() => document.getElementById('sp-name').textContent !== {json.dumps(first)}",
+                                timeout=30_000)
+        # 4K: the same wall at twice the size (CSS unit --u), not tiny.
+        big = browser.new_page(viewport={"width": 3840, "height": 2160})
+        big.goto(base + "/")
+        big.wait_for_function(ready, timeout=30_000)
+        size = big.evaluate("() => [document.getElementById('wall').getBoundingClientRect().width,"
+                            " parseFloat(getComputedStyle(document.getElementById('tile-open')).fontSize)]")
+        assert size[0] == 3840 and size[1] == 84, size
+    assert not errors, errors
+    assert not non_local_requests(requests), non_local_requests(requests)
+
+
+def test_texts_tables_per_language():
+    from dashboard.texts import EN, ZH, fmt_date, fmt_int, lang_of, texts
+
+    assert lang_of("?lang=en") == "en" and lang_of({"lang": ["en"]}) == "en"
+    assert lang_of("") == lang_of(None) == lang_of("?lang=fr") == "zh"
+    zh, en = texts("zh"), texts("en")
+    assert zh["ui"]["tile_open"] == "在办" and en["ui"]["tile_open"] == "Open"
+    assert set(en["ui"]) == set(ZH)  # every key, English falling back to Chinese
+    assert all(v for k, v in EN.items() if k not in ("a_action", "unit_visit"))
+    assert en["severities"]["1"] == "Urgent" and en["stages"]["closed"] == "Closed"
+    assert (fmt_int(12345, "en"), fmt_int(12345, "zh")) == ("12,345", "12345")
+    assert fmt_date(2026, 11, 27, 4, "en") == "Fri 27 Nov 2026"
+    assert fmt_date(2026, 11, 27, 4, "zh") == "2026-11-27 星期五"

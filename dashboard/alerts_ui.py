@@ -1,0 +1,149 @@
+"""Alerts on screen: the page ``/alerts[?area=&status=&kind=&lang=en]`` and its wiring.
+
+The page lists AlertBoard.latest (newest first) with each alert's status and
+acknowledgements, refreshed every ``REFRESH_MS`` by a server callback (only the table
+changes). "Acknowledge" asks who (name/post) and an optional comment and POSTs
+``/api/alerts/<id>/ack`` (api_alerts.py; the browser side is in assets/wall.js); the
+acknowledgement goes through Kafka and the worker onto the board, so every open page
+shows it on its next refresh. The wall's compact alerts panel is fed by live.py.
+:func:`register` adds the page route, its callback, the wall's variants (layout.Walls)
+and the alerts API.
+"""
+
+from __future__ import annotations
+
+from dash import Dash, Input, Output, State, dcc, html
+
+from gridpulse.alert_views import AlertBoard
+from gridpulse.city import CityModel
+from gridpulse.clock import fmt_local
+from gridpulse.settings import Settings
+
+from . import api_alerts
+from .ack_sink import AckSink
+from .live import alert_subject
+from .texts import lang_of, ui
+
+REFRESH_MS = 2000
+ROWS = 100
+PATH = r"^/alerts/?$"
+
+
+def _area_name(city: CityModel, code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    try:
+        a = city.area(code)
+    except KeyError:
+        return code
+    return (getattr(a, "name_en", "") or a.name) if lang == "en" else a.name
+
+
+def table(alerts: list[dict], city: CityModel, tz: str, lang: str) -> html.Table:
+    """The alerts as table rows: time, kind, area, subject, status, acks, action."""
+    T = ui(lang)
+    head = [T["a_time"], T["a_kind"], T["a_area"], T["a_subject"], T["a_status"], T["a_acks"],
+            T["a_action"]]
+    rows = []
+    for a in alerts:
+        acks = [html.Div(className="ack-item", children=[
+            html.Span(k["by"], className="ack-by"),
+            html.Span(f" · {fmt_local(k['at'], tz, '%H:%M')}", className="ack-at"),
+            html.Span(f" · {k['comment']}" if k.get("comment") else "", className="ack-comment")])
+            for k in a["acks"]]
+        action = (html.Button(T["a_ack"], className="ack-btn ack-open", **{"data-alert": a["id"]})
+                  if a["status"] != "resolved" else "")
+        area = a.get("grid") or a.get("district")
+        rows.append(html.Tr(className=f"al-tr al-{a['status']}", id={"type": "alert-row", "id": a["id"]},
+                            **{"data-alert": a["id"], "data-status": a["status"]}, children=[
+            html.Td(fmt_local(a["ts"], tz, "%m-%d %H:%M:%S"), className="num"),
+            html.Td(T.get(f"k_{a['kind']}", a["kind"])),
+            html.Td(" / ".join(x for x in (_area_name(city, a.get("district"), lang),
+                                           _area_name(city, area, lang) if area != a.get("district") else "")
+                               if x)),
+            html.Td(alert_subject(a), className="al-subject-cell"),
+            html.Td(html.Span(T[f"st_{a['status']}"], className=f"al-st al-st-{a['status']}")),
+            html.Td(acks, className="al-acks"),
+            html.Td(action),
+        ]))
+    return html.Table(className="al-table wk-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)])
+
+
+class AlertsPage:
+    """The ``/alerts`` page and the refresh of its table."""
+
+    def __init__(self, board: AlertBoard, city: CityModel, tz: str) -> None:
+        self.board, self.city, self.tz = board, city, tz
+
+    def filters(self, query: dict) -> dict:
+        one = lambda k: (query.get(k) or [None])[0] or None  # noqa: E731
+        return {"area": one("area"), "status": one("status"), "kind": one("kind"),
+                "lang": lang_of(query)}
+
+    def rows(self, f: dict) -> list[dict]:
+        kinds = {k for k in (f.get("kind") or "").split(",") if k} or None
+        return self.board.latest(ROWS, area=f.get("area"), kinds=kinds, status=f.get("status"))
+
+    def page(self, _match, query: dict) -> html.Div:
+        f = self.filters(query)
+        lang = f["lang"]
+        T = ui(lang)
+        shown = ", ".join(f"{k}={v}" for k, v in f.items() if v and k != "lang") or T["a_all"]
+        wall_href = "/?lang=en" if lang == "en" else "/"
+        city = (self.city.name_en or self.city.name) if lang == "en" else self.city.name
+        return html.Div(className="plain al-page-root", lang="en" if lang == "en" else "zh-CN", children=[
+            html.Header(className="topbar", children=[
+                html.Div(className="brand", children=[
+                    html.Span(className="brand-mark"),
+                    html.Span(city, className="brand-city"),
+                    html.Span(T["alerts_title"], className="brand-title")]),
+                html.Nav(className="replay-nav", children=[
+                    html.A(T["nav_wall"], href=wall_href, className="nav-link")]),
+            ]),
+            html.Main(className="plain-body al-page", children=[
+                html.Div(className="al-bar", children=[
+                    html.Span(T["a_filter"].format(f=shown), className="al-filter"),
+                    html.Span("", id="alerts-count", className="al-count"),
+                    html.Span("", id="ack-note", className="ack-note")]),
+                html.Div(id="alerts-table", children=table(self.rows(f), self.city, self.tz, lang)),
+            ]),
+            html.Div(id="ack-dialog", className="ack-dialog hidden",
+                     **{"data-need-by": T["a_need_by"], "data-sent": T["a_sent"]}, children=[
+                html.Div(className="ack-box", children=[
+                    html.Div(T["a_ack"], className="panel-title"),
+                    html.Div("", id="ack-target", className="ack-target"),
+                    html.Label(T["a_by"]),
+                    dcc.Input(id="ack-by", type="text", maxLength=64, autoComplete="name"),
+                    html.Label(T["a_comment"]),
+                    dcc.Textarea(id="ack-comment", maxLength=500, rows=3),
+                    html.Div("", id="ack-error", className="ack-msg"),
+                    html.Div(className="ack-actions", children=[
+                        html.Button(T["a_cancel"], id="ack-cancel", className="ack-btn ghost"),
+                        html.Button(T["a_send"], id="ack-send", className="ack-btn primary")]),
+                ])]),
+            dcc.Store(id="alerts-filter", data=f),
+            dcc.Interval(id="alerts-tick", interval=REFRESH_MS),
+        ])
+
+
+def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=None) -> AckSink:
+    """Wire the alerts page (route and refresh), the wall's variants and the alerts API."""
+    board = AlertBoard(view.r, view.k)
+    page = AlertsPage(board, city, settings.timezone)
+    if walls is not None:
+        walls.register(pages)
+    pages.add_route(PATH, page.page)
+
+    @app.callback(Output("alerts-table", "children"), Output("alerts-count", "children"),
+                  Input("alerts-tick", "n_intervals"), State("alerts-filter", "data"),
+                  prevent_initial_call=True)
+    def _refresh(_n, f):
+        f = f or {}
+        rows = page.rows(f)
+        lang = f.get("lang") or "zh"
+        return table(rows, city, settings.timezone, lang), ui(lang)["a_count"].format(n=len(rows))
+
+    sink = AckSink(settings)
+    api_alerts.register(app.server, board, city, sink)
+    return sink
