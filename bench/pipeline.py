@@ -832,6 +832,8 @@ def main() -> None:
                          "loop in a subprocess (fix 1 of docs/performance.md), in the "
                          "throughput table and the latency section")
     ap.add_argument("--all", action="store_true", help="throughput (+ --parts), memory and latency")
+    ap.add_argument("--no-stream", dest="stream", action="store_false",
+                    help="skip (c'), the worker with GRIDPULSE_WORKER_FEED=stream")
     ap.add_argument("--cases", type=int, default=100_000, help="memory: open cases")
     ap.add_argument("--terminals", type=int, default=40_000, help="memory: terminals with a position")
     ap.add_argument("--rate", type=float, default=3000.0, help="latency: messages per second")
@@ -849,7 +851,7 @@ def main() -> None:
         log(f"embedded Tansu at {kafka.bootstrap}, redis at {red.url}")
         if not only:
             throughput(kafka.bootstrap, red.url, args.events, args.baseline_events, args.timeout,
-                       args.profile, args.parts or args.all, args.batch_loop)
+                       args.profile, args.parts or args.all, args.batch_loop, args.stream)
         if args.memory or args.all:
             memory(kafka.bootstrap, red.url, args.cases, args.terminals, args.timeout)
         if args.latency or args.all:

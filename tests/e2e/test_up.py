@@ -96,15 +96,21 @@ def test_up_serves_a_live_wall_whose_tiles_equal_redis(redis_url, tmp_path):
                 if cur != last:
                     last, stable_since = cur, time.monotonic()
                 time.sleep(0.3)
-            k = view.kpis(city.code)
             hh = area_households(city)
-            active = VisitView(view, lambda c: hh.get(c, 0)).kpis(city.code)["active_workers"]
-            expect = {"new-today": k.new_today, "open": k.open, "last-hour": k.new_last_hour,
-                      "active-workers": active}
-            deadline = time.monotonic() + 15
+
+            def expected() -> dict:
+                # Read afresh each time: on a loaded machine the worker can pause longer than
+                # the stability window above and still have a backlog to apply.
+                k = view.kpis(city.code)
+                active = VisitView(view, lambda c: hh.get(c, 0)).kpis(city.code)["active_workers"]
+                return {"new-today": k.new_today, "open": k.open, "last-hour": k.new_last_hour,
+                        "active-workers": active}
+
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
+                expect = expected()
                 shown = {name: _tile(page, name) for name in expect}
-                if shown == expect:
+                if shown == expect and expected() == expect:
                     break
                 page.wait_for_timeout(300)
             assert shown == expect
