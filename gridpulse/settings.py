@@ -129,8 +129,9 @@ class Settings:
         "GRIDPULSE_SIM_UPLOAD_INTERVAL_S", 60.0,
         "Simulated seconds between two uploads of a terminal's fix batch.")
     sim_max_events_per_s: float = _env(
-        "GRIDPULSE_SIM_MAX_EVENTS_PER_S", 3000.0,
-        "Rate limit of the simulator's output, Kafka messages per real second (0: none).")
+        "GRIDPULSE_SIM_MAX_EVENTS_PER_S", 1000.0,
+        "Rate limit of the simulator's output, Kafka messages per real second (0: none). "
+        "1,000 keeps one worker live with the whole fleet (docs/performance.md, GPS and visits).")
     sim_start: str = _env(
         "GRIDPULSE_SIM_START", "",
         "Simulated start time, ISO 8601 in the city's zone. Empty: now (wall clock).")
