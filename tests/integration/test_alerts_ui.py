@@ -108,7 +108,9 @@ def test_ack_in_one_page_shows_in_the_other(kafka_bootstrap, redis_url, topic_pr
                 p.wait_for_selector(f'tr[data-alert="{target}"][data-status="open"]', timeout=30_000)
             p1, p2 = pages
             assert p2.locator("tr.al-tr").count() == 3
-            p1.click(f'.ack-open[data-alert="{target}"]')
+            # The list is redrawn on every refresh, so a row's button is never "stable" for
+            # Playwright's actionability checks: click it from inside the page instead.
+            p1.eval_on_selector(f'.ack-open[data-alert="{target}"]', "el => el.click()")
             p1.wait_for_selector("#ack-dialog:not(.hidden)")
             p1.click("#ack-send")  # no name yet: refused in the page, nothing sent
             assert p1.inner_text("#ack-error").strip()
