@@ -3,9 +3,9 @@ goes, worker memory at 40,000 terminals and Redis bytes per terminal-day.
 
 Usage::
 
-    /work/venv/bin/python bench/gps.py                  # throughput (a)/(b)/(b')/(c) + profile
+    /work/venv/bin/python bench/gps.py                  # throughput (a)/(b)/(b')/(c)/(b'')/(c'') + profile
     /work/venv/bin/python bench/gps.py --quick          # small smoke run of every section
-    /work/venv/bin/python bench/gps.py --terminals 13800 --warmup 25 --minutes 5
+    /work/venv/bin/python bench/gps.py --terminals 13800 --warmup 20 --minutes 5   # the whole fleet
     /work/venv/bin/python bench/gps.py --hotspots       # (c) again with proposed fixes patched in
     /work/venv/bin/python bench/gps.py --memory         # worker state, measured 5k/10k -> 40k
     /work/venv/bin/python bench/gps.py --redis-day      # Redis bytes per terminal and terminal-day
@@ -16,7 +16,9 @@ on duty), GPS fix batches only, encoded to wire bytes. The first ``--warmup`` si
 minutes bring the partitions to steady state (pending fixes within the lateness window,
 open stays, terminal-days under way, households cache filled); the next ``--minutes`` are
 measured. Generated logs are cached in ``bench/out/`` (keyed by their parameters and a
-hash of the simulator's and city's source), because the simulator is the slowest part.
+hash of the simulator's and city's source), because the simulator is the slowest part,
+and so is the warm-up's Redis state (``DUMP``/``RESTORE``, keyed by the log and the
+sources of streams/, gridpulse/visits/ and gridpulse/city/; ``--no-cache-warm``).
 
 Throughput variants, all over the same measured records (Kafka partition and offset as
 produced once, acks=all, to one ``gps-fixes`` topic of 4 partitions on an embedded Tansu):
@@ -31,10 +33,18 @@ produced once, acks=all, to one ``gps-fixes`` topic of 4 partitions on an embedd
     ``GRIDPULSE_BATCH_MAX`` in log order (no Kafka), with timers around decode, apply,
     advance and the flush;
 (c) ``GpsPartition.apply`` (after ``decode_gps``) and ``advance`` per batch, no Redis;
-then a cProfile of (b') over part of the window. (b), (b') and (c) start from the same
+(b''), (c'') as (b'), (c) with ``--live-batch`` records per call (the batch feed's size at
+    the simulator's 3,000 msg/s and a 50 ms window);
+then a cProfile of (b') over part of the window, and what each flush wrote. (b), (b') and (c) start from the same
 warm state: the warm-up is processed once into Redis, copied per variant (``COPY``) and
 loaded with ``PartitionStore.load_gps`` (the worker's restart path). The bench checks
 that (b) and (b') wrote identical Redis views.
+
+``--hotspots`` re-runs (c) with the proposed fixes of ``bench/hotfixes.py`` patched in
+(round-robin, best and median of ``--repeat``, output hashed and compared) and times the
+hot functions per call; ``--memory`` builds the state of N terminals in a subprocess
+(RSS and deep sizes by component, extrapolated); ``--redis-day`` runs a full duty day
+into Redis and sizes the keys per terminal-day. Results are in docs/performance.md.
 
 Nothing asserts a time: machines are noisy, the script prints figures and ratios.
 """
@@ -48,11 +58,11 @@ import cProfile
 import datetime as dt
 import gc
 import hashlib
-import io
 import json
 import math
 import os
 import pstats
+import signal
 import statistics
 import struct
 import subprocess
@@ -677,7 +687,7 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
         for res in results:
             log(res.row())
         a = results[0]
-        log(f"\nratios against (a), fixes/s [per CPU second of this process]:")
+        log("\nratios against (a), fixes/s [per CPU second of this process]:")
         for res in results[1:]:
             tag, _, rest = res["label"].partition(" ")
             log(f"  {tag:<6} {res.rate / a.rate:7.1%}   [{res.per_cpu / a.per_cpu:7.1%}]   {rest}")
@@ -690,8 +700,8 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
         log(f"  (b') {timer.flushes.line(len(meas))}")
         if fl_l is not None:
             log(f"  (b'') {fl_l.line(len(sub))}")
-        log(f"\n(b') split (timers, no profiler): CPU = thread time; wall includes waiting for Redis "
-            f"and for a CPU")
+        log("\n(b') split (timers, no profiler): CPU = thread time; wall includes waiting for Redis "
+            "and for a CPU")
         cpu_all = res_m["cpu"]
         log(f"  {'piece':<46} {'CPU s':>7} {'us/batch':>9} {'of CPU':>7} {'wall s':>7}")
         for k, v in sorted(timer.cpu.items(), key=lambda kv: -kv[1]):
@@ -716,7 +726,7 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
             await memory_processor(sub, 0, gps_p, batch_max, "")
             pr.disable()
             print_profile(pr)
-            log(f"  city.households LRU cache: {_households_cache_info()}")
+            log(f"  households: {_households_cache_info()}")
         sizes = await _redis_sizes(r, s_b.redis_prefix)
         redis_state_per_terminal(sizes, terms, "after the measured window, (b)'s keys")
         await r.aclose()
@@ -748,6 +758,28 @@ async def restore_prefix(r, path: Path, prefix: str) -> int:
     return len(rows)
 
 
+def hh_source(city):
+    """The households lookup the worker uses (``streams.wiring.make_processors``): the
+    compact, keep-all ``grid_households`` where the city model has it, else the LRU."""
+    return getattr(city, "grid_households", None) or city.households
+
+
+def households_store(city) -> dict:
+    """What the city model holds for the worker's household lookups: kind, grids, bytes."""
+    compact = city.__dict__.get("_compact") if hasattr(city, "grid_households") else None
+    if compact is not None:
+        n = len(compact)
+        return {"kind": "compact grid_households (kept for every grid)", "grids": n,
+                "bytes": deep_size(compact, set()), "max": None}
+    info = city._households_cached.cache_info() if hasattr(city, "_households_cached") else None
+    if info is None:
+        return {"kind": "none", "grids": 0, "bytes": 0, "max": None}
+    sample = [city.households(g.code) for g in city.grids[:50]]
+    per = deep_size(sample, set()) / len(sample)
+    return {"kind": f"households LRU ({info.maxsize:,} grids)", "grids": info.currsize,
+            "bytes": per * info.currsize, "max": info.maxsize, "per_grid": per, "info": str(info)}
+
+
 def _prewarm_households(grids: set[str]) -> None:
     """Build the households of the terminals' grids now, as a worker that has run for a
     while has them (the LRU keeps the last 4,096 when there are more), so no variant pays
@@ -755,19 +787,18 @@ def _prewarm_households(grids: set[str]) -> None:
     from gridpulse.city import load_city
     city = load_city("ningbo")
     t0 = time.perf_counter()
+    get = hh_source(city)
     for g in sorted(grids):
-        city.households(g)
+        get(g)
     log(f"  households of {len(grids):,} grids built in {time.perf_counter() - t0:.1f}s "
         f"({_households_cache_info()})")
 
 
 def _households_cache_info() -> str:
     from gridpulse.city import load_city
-    city = load_city("ningbo")
-    try:
-        return str(city._households_cached.cache_info())
-    except AttributeError:
-        return ""
+    st = households_store(load_city("ningbo"))
+    return (f"{st['kind']}: {st['grids']:,} grids, {st['bytes'] / 2**20:.1f} MiB"
+            + (f", {st['info']}" if "info" in st else ""))
 
 
 async def _compare(url: str, pa: str, pb: str):
@@ -834,7 +865,7 @@ def hotspots(args) -> None:
 
     from streams.gps_state import GpsPartition
     t0 = time.perf_counter()
-    parts = {p: GpsPartition(p, lin.__getitem__, rules, city.households, city.contains)
+    parts = {p: GpsPartition(p, lin.__getitem__, rules, hh_source(city), city.contains)
              for p in range(PARTITIONS)}
     pure(parts, warm, 0, batch, "warm-up")
     # The warm state, saved the way the store saves it, restored per variant like load_gps.
@@ -850,7 +881,7 @@ def hotspots(args) -> None:
         from streams.gps_state import GpsPartition as GP
         out = {}
         for p, sn in snap.items():
-            st = GP(p, lin.__getitem__, rules, city.households, city.contains)
+            st = GP(p, lin.__getitem__, rules, hh_source(city), city.contains)
             _restore(st, sn)
             out[p] = st
         gc.unfreeze()
@@ -863,6 +894,7 @@ def hotspots(args) -> None:
     else:
         variants = ([()] + [(n,) for n in hotfixes.FIXES + hotfixes.EXTRA] + [tuple(hotfixes.FIXES)]
                     + [tuple(hotfixes.FIXES + hotfixes.EXTRA)])
+    variants = list(dict.fromkeys(variants))
     sizes = [batch] + ([args.live_batch] if args.live_batch else [])
     sub = meas[:int(len(meas) * args.hot_share)]
     sub_fixes = n_fixes(sub)
@@ -898,9 +930,7 @@ def hotspots(args) -> None:
         log(f"{label:<78} {best:>8,.0f} {med:>8,.0f} {best / max(b) - 1:>+7.1%} "
             f"{med / statistics.median(b) - 1:>+11.1%}  {'yes' if same else 'NO'}")
     gc.unfreeze()
-    hh = _households_cache_info()
-    if hh:
-        log(f"city.households LRU cache after all runs: {hh}")
+    log(f"households after all runs: {_households_cache_info()}")
     micro(base_outs, snap, sub, sub_fixes, batch, fresh, city)
 
 
@@ -946,7 +976,7 @@ def micro(outs, snap, sub, sub_fixes: int, batch: int, fresh, city) -> None:
         f"~{advances:,} advance() calls over {terms:,} terminals):")
     for k in ("distance_m", "nearest", "households", "_recount", "finalize", "expire"):
         log(f"  {k:<12} {counts[k]:>10,}  {counts[k] / sub_fixes:>7.3f} per fix")
-    if info0:
+    if info0 and not hasattr(city, "grid_households"):
         log(f"  households LRU: {info1.misses - info0.misses:,} misses (builds) in the run, "
             f"{info1.hits - info0.hits:,} hits")
     us_fix = 1e6 / res.per_cpu
@@ -962,24 +992,33 @@ def micro(outs, snap, sub, sub_fixes: int, batch: int, fresh, city) -> None:
     t_d0 = best(lambda: [d0(a[1], a[2], b[1], b[2]) for a, b in pairs], 3) / len(pairs)
     t_d1 = best(lambda: [hotfixes.distance_inline(a[1], a[2], b[1], b[2]) for a, b in pairs], 3) / len(pairs)
     same = all(d0(a[1], a[2], b[1], b[2]) == hotfixes.distance_inline(a[1], a[2], b[1], b[2]) for a, b in pairs)
-    log(f"\nper call (best of 5 loops on this run's data):")
+    log("\nper call (best of 5 loops on this run's data):")
     log(f"  distance_m          {t_d0:6.3f} us -> distance_inline {t_d1:6.3f} us  (bit-identical on "
         f"{len(pairs):,} pairs: {same}); x {counts['distance_m'] / sub_fixes:.2f} per fix = "
         f"{(t_d0 - t_d1) * counts['distance_m'] / sub_fixes / us_fix:+.1%} of the CPU per fix")
     visits = [v for vs in outs.visits.values() for v in vs][:1500]
     grids = sorted({v[2] for v in visits})
-    hh = {g: city.households(g) for g in grids}
+    hh = {g: hh_source(city)(g) for g in grids}
     Stay = vstays.Stay
     stays = [(Stay(v[5], v[6], v[7], v[8], 1), hh[v[2]]) for v in visits]
     n0 = vstays.nearest
     t_n0 = best(lambda: [n0(st, h) for st, h in stays], 1) / len(stays)
     t_n1 = best(lambda: [hotfixes.nearest_prefilter(st, h) for st, h in stays], 1) / len(stays)
     same = all(n0(st, h) == hotfixes.nearest_prefilter(st, h) for st, h in stays)
-    log(f"  nearest (250 hh)    {t_n0:6.1f} us -> nearest_prefilter {t_n1:6.1f} us  (same answers on "
-        f"{len(stays):,} stays: {same}); x {counts['nearest'] / sub_fixes:.4f} per fix = "
-        f"{(t_n0 - t_n1) * counts['nearest'] / sub_fixes / us_fix:+.1%}")
+    if hotfixes.BUILT_IN:
+        log(f"  nearest (box test built in, a9c2fa7) {t_n0:6.1f} us; x {counts['nearest'] / sub_fixes:.4f} "
+            f"per fix = {t_n0 * counts['nearest'] / sub_fixes / us_fix:.1%} of the CPU per fix")
+    else:
+        log(f"  nearest (250 hh)    {t_n0:6.1f} us -> nearest_prefilter {t_n1:6.1f} us  (same answers on "
+            f"{len(stays):,} stays: {same}); x {counts['nearest'] / sub_fixes:.4f} per fix = "
+            f"{(t_n0 - t_n1) * counts['nearest'] / sub_fixes / us_fix:+.1%}")
     build = getattr(getattr(city, "_households_cached", None), "__wrapped__", None)
-    if build is not None:
+    if hasattr(city, "grid_households"):
+        from gridpulse.city import households as H
+        t_b = best(lambda: [H.grid_households(city._shape(g), city.grid(g).households, city.seed, g)
+                            for g in grids[:200]], 1) / min(200, len(grids))
+        log(f"  grid_households     {t_b:6.1f} us per grid, built once per grid and process (kept)")
+    elif build is not None:
         t_b = best(lambda: [build(g) for g in grids[:200]], 1) / min(200, len(grids))
         per_fix = counts["households"] / sub_fixes
         log(f"  households build    {t_b:6.1f} us per grid (an LRU miss); x {per_fix:.4f} lookups per fix: "
@@ -1039,6 +1078,11 @@ def deep_size(root, seen: set[int]) -> int:
             stack.extend(o)
         elif isinstance(o, msgspec.Struct):
             stack.extend(getattr(o, f) for f in o.__struct_fields__)
+        elif hasattr(type(o), "__slots__") and not isinstance(o, (str, bytes, int, float)):
+            for cls in type(o).__mro__:
+                for name in getattr(cls, "__slots__", ()):
+                    if hasattr(o, name):
+                        stack.append(getattr(o, name))
     return size
 
 
@@ -1051,7 +1095,7 @@ def memory_child(terminals: int, path: Path, batch: int) -> dict:
     city = load_city("ningbo")
     s = settings_mod.load({})
     rules, lin = visit_rules(s), lineages(city)
-    parts = {p: GpsPartition(p, lin.__getitem__, rules, city.households, city.contains)
+    parts = {p: GpsPartition(p, lin.__getitem__, rules, hh_source(city), city.contains)
              for p in range(PARTITIONS)}
     city.contains(city.grids[0].code, 0.0, 0.0)
     gc.collect()
@@ -1100,13 +1144,10 @@ def memory_child(terminals: int, path: Path, batch: int) -> dict:
     comp["terms: stay-finder buffers (buf, lock)"] = buf
     grids = sum(len(st.cov) for st in parts.values())
     terms = sum(len(st.terms) for st in parts.values())
-    info = city._households_cached.cache_info() if hasattr(city, "_households_cached") else None
-    hh_sample = [city.households(g.code) for g in city.grids[:50]]
-    hh_per_grid = deep_size(hh_sample, set()) / len(hh_sample)
+    hh = households_store(city)
     return {"terminals": terms, "batches": nb, "secs": secs, "rss0_kb": rss0, "rss1_kb": rss1,
             "components": dict(comp), "grids_with_visit": grids, "pending_per_term": n_pend / terms,
-            "buf_per_term": n_buf / terms, "hh_cache": info.currsize if info else 0,
-            "hh_cache_max": info.maxsize if info else 0, "hh_bytes_per_grid": hh_per_grid,
+            "buf_per_term": n_buf / terms, "hh": {k: v for k, v in hh.items() if k != "info"},
             "grids_total": len(city.grids)}
 
 
@@ -1131,14 +1172,15 @@ def memory(args) -> None:
         log(f"\n{r['terminals']:,} terminals: {r['batches']:,} batches applied in {r['secs']:.0f}s "
             f"(child {time.perf_counter() - t0:.0f}s); RSS {r['rss0_kb'] / 1024:.0f} -> "
             f"{r['rss1_kb'] / 1024:.0f} MiB (+{(r['rss1_kb'] - r['rss0_kb']) / 1024:.0f} MiB)")
+        h = r["hh"]
         log(f"  {r['pending_per_term']:.1f} pending fixes and {r['buf_per_term']:.1f} stay-finder fixes "
-            f"per terminal; {r['grids_with_visit']:,} grids with a visit; households LRU cache "
-            f"{r['hh_cache']:,}/{r['hh_cache_max']:,} grids x {r['hh_bytes_per_grid'] / 1024:.0f} KiB")
+            f"per terminal; {r['grids_with_visit']:,} grids with a visit; households: {h['kind']}, "
+            f"{h['grids']:,} grids x {h['bytes'] / max(1, h['grids']) / 1024:.1f} KiB")
         log(f"  {'component (deep sys.getsizeof, shared objects once)':<54} {'MiB':>7} {'bytes/terminal':>15}")
         for k, v in sorted(comp.items(), key=lambda kv: -kv[1]):
             log(f"  {k:<54} {v / 2**20:>7.1f} {v / r['terminals']:>15,.0f}")
-        hh = r["hh_cache"] * r["hh_bytes_per_grid"]
-        log(f"  {'city.households LRU cache (shared by partitions)':<54} {hh / 2**20:>7.1f}")
+        hh = h["bytes"]
+        log(f"  {'households for the stays (city model, shared)':<54} {hh / 2**20:>7.1f}")
         log(f"  {'sum':<54} {(total + hh) / 2**20:>7.1f}   vs RSS delta "
             f"{(r['rss1_kb'] - r['rss0_kb']) / 1024:.1f} MiB")
     # Extrapolation: per-terminal components x terminals, per-grid components x grids.
@@ -1149,10 +1191,13 @@ def memory(args) -> None:
     per_grid = comp[per_grid_key] / max(1, r["grids_with_visit"])
     target = args.memory_target
     grids = min(r["grids_total"], target)
-    hh = r["hh_cache_max"] * r["hh_bytes_per_grid"]
+    h = r["hh"]
+    hh_per_grid = h["bytes"] / max(1, h["grids"])
+    hh_grids = h["max"] or grids  # an LRU at its maximum, or every grid with terminals
+    hh = hh_per_grid * min(hh_grids, grids)
     est = per_term * target + per_grid * grids + comp["counters"] * grids / max(1, r["grids_with_visit"]) + hh
     log(f"\nextrapolated to {target:,} terminals (per-terminal components x {target:,}, per-grid x "
-        f"{grids:,} grids, households cache at its {r['hh_cache_max']:,}-grid maximum), from the "
+        f"{grids:,} grids, households x {min(hh_grids, grids):,} grids = {hh / 2**20:.0f} MiB), from the "
         f"{r['terminals']:,}-terminal run: {per_term:,.0f} B per terminal, {per_grid:,.0f} B per grid "
         f"-> state {est / 2**20:,.0f} MiB")
     if len(res) > 1:
@@ -1180,7 +1225,6 @@ async def _redis_day(args) -> None:
         used0 = (await r.info("memory"))["used_memory"]
         s = make_settings(red.url, "gday:")
         gps = gps_processor(s, r)
-        t0, c0 = time.perf_counter(), time.process_time()
         res = await memory_processor(records, n_fixes(records), gps, batch, "full day")
         log(f"Redis per terminal-day: {n} terminals, {start} + {minutes} min: {len(records):,} batches "
             f"through GpsProcessor in {res['secs']:.0f}s ({res.per_cpu:,.0f} fixes per CPU-s)")
@@ -1246,6 +1290,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small smoke run of every section")
     ap.add_argument("--_memory-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    # A SIGTERM must still run the ``with`` blocks that stop the embedded Tansu and Redis.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args._memory_child:
         n, path, batch = args._memory_child
         print(json.dumps(memory_child(int(n), Path(path), int(batch))))

@@ -4,7 +4,8 @@
 the output (routes, stays, visits, alerts, counters, terminal states, coverage) hashes the
 same as without. Each is written as the change would look in the named function:
 
-* ``nearest_prefilter`` (gridpulse/visits/stays.py ``nearest``): skip a household whose
+* ``nearest_prefilter`` (gridpulse/visits/stays.py ``nearest``; done differently in a9c2fa7,
+  so only offered on older trees): skip a household whose
   latitude or longitude difference alone puts it farther than ``match_m`` (+1 m for
   rounding) before the haversine. Exact: the haversine distance is at least R·|Δφ| and
   at least R·cos(φmax)·|Δλ|, so no household within ``match_m`` is skipped.
@@ -22,9 +23,10 @@ same as without. Each is written as the change would look in the named function:
   finalize; ``advance`` pops what the horizon passed. Per terminal the order stays
   finalize-then-expire; across terminals only the order of alerts in ``alerts_out`` may
   differ (outputs are keyed per terminal-day, counts are sums).
-* ``households_unbounded`` (not a proposal, a measurement): ``CityModel.households``
-  with an unbounded cache instead of the 4,096-grid LRU, to show what the LRU's misses
-  cost once a worker sees more than 4,096 grids (the city has 12,216).
+* ``households_unbounded`` (not a proposal, a measurement; older trees only, see
+  ``BUILT_IN``): ``CityModel.households``
+  with an unbounded cache instead of its LRU (2,048 grids when measured), to show what
+  the LRU's misses cost once a worker sees more grids than that (the city has 12,216).
 """
 
 from __future__ import annotations
@@ -53,8 +55,13 @@ ORIG = {
     "CityModel.households": city_model.CityModel.households,
 }
 
-FIXES = ["nearest_prefilter", "distance_inline", "recount_if_moved", "advance_heap"]
-EXTRA = ["households_unbounded"]
+#: Since a9c2fa7 the worker looks households up with ``CityModel.grid_households`` (every
+#: grid kept compact, ~4 KB) and ``stays.nearest`` measures only those in a box around
+#: the stay (``GridHouseholds.near``): the first and last fix below are then in place.
+BUILT_IN = hasattr(city_model.CityModel, "grid_households")
+FIXES = (["distance_inline", "recount_if_moved", "advance_heap"] if BUILT_IN
+         else ["nearest_prefilter", "distance_inline", "recount_if_moved", "advance_heap"])
+EXTRA = [] if BUILT_IN else ["households_unbounded"]
 ON: set[str] = set()
 
 # --------------------------------------------------------------------------- distance
@@ -74,6 +81,8 @@ def distance_inline(lon1: float, lat1: float, lon2: float, lat2: float) -> float
 # --------------------------------------------------------------------------- nearest
 def nearest_prefilter(stay, households, rules=vstays.StayRules()):
     """``stays.nearest`` with an exact latitude/longitude band test before the haversine."""
+    if hasattr(households, "near"):  # the box test is built in (a9c2fa7)
+        return ORIG["stays.nearest"](stay, households, rules)
     dist = vstays.distance_m
     m = rules.match_m
     slon, slat = stay.lon, stay.lat
