@@ -101,12 +101,13 @@ class LiveView:
         """The event-time clock of the views: the newest event time applied."""
         return max(self.watermarks().values())
 
-    def counters(self, fields: list[str]) -> list[int]:
-        """Sum of each counter field over the case partitions."""
-        parts = self.partitions(CASE)
+    def counters(self, fields: list[str], kind: str = CASE) -> list[int]:
+        """Sum of each counter field over the partitions of ``kind`` (case or GPS KPIs)."""
+        parts = self.partitions(kind)
+        key = self.k.kpi if kind == CASE else self.k.gkpi
         pipe = self.r.pipeline(transaction=False)
         for p in parts:
-            pipe.hmget(self.k.kpi(p), fields)
+            pipe.hmget(key(p), fields)
         total = [0] * len(fields)
         for vals in pipe.execute():
             for i, v in enumerate(vals):

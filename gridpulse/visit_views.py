@@ -28,16 +28,7 @@ class VisitView:
 
     def counters(self, fields: list[str]) -> list[int]:
         """Sum of each visit counter over the GPS partitions."""
-        parts = self.live.partitions(GPS)
-        pipe = self.r.pipeline(transaction=False)
-        for p in parts:
-            pipe.hmget(self.k.gkpi(p), fields)
-        total = [0] * len(fields)
-        for vals in pipe.execute():
-            for i, v in enumerate(vals):
-                if v:
-                    total[i] += int(v)
-        return total
+        return self.live.counters(fields, GPS)
 
     def now(self) -> int:
         """The GPS clock: the newest fix time applied."""

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import redis
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gridpulse import settings as settings_mod
 from gridpulse.clock import parse_local
@@ -176,26 +176,32 @@ async def _send(s, msgs):
         await sink.stop()
 
 
-def redis_counters(s) -> Counter:
-    """Every KPI counter in Redis, summed over the case partitions."""
+async def _send_raw(s, items):
+    """Send ``(logical topic, key, raw value)`` items one by one, each acknowledged."""
+    p = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    await p.start()
+    try:
+        for topic, key, value in items:
+            await p.send_and_wait(s.topic(topic), value, key=key)
+    finally:
+        await p.stop()
+
+
+def redis_counters(s, kind: str = "case") -> Counter:
+    """Every KPI counter in Redis, summed over the partitions of ``kind`` (case or gps)."""
     r = redis.Redis.from_url(s.redis_url)
     keys = Keys(s.redis_prefix)
+    key = keys.kpi if kind == "case" else keys.gkpi
     total: Counter = Counter()
-    for p in r.smembers(keys.parts("case")):
-        for k, v in r.hgetall(keys.kpi(int(p))).items():
+    for p in r.smembers(keys.parts(kind)):
+        for k, v in r.hgetall(key(int(p))).items():
             total[k.decode()] += int(v)
     return +total
 
 
 def redis_gps_counters(s) -> Counter:
     """Every visit counter in Redis, summed over the GPS partitions."""
-    r = redis.Redis.from_url(s.redis_url)
-    keys = Keys(s.redis_prefix)
-    total: Counter = Counter()
-    for p in r.smembers(keys.parts("gps")):
-        for k, v in r.hgetall(keys.gkpi(int(p))).items():
-            total[k.decode()] += int(v)
-    return +total
+    return redis_counters(s, "gps")
 
 
 def _assert_views_equal_oracle(s, city, msgs, alerts: dict | None = None):

@@ -7,29 +7,18 @@ import time
 
 import pytest
 import redis
-from aiokafka import AIOKafkaProducer
 
 from gridpulse.alert_views import AlertBoard
 from gridpulse.rkeys import Keys
 from gridpulse.schemas import Alert, AlertAck, decode_deadletter, encode
 
-from .pipeline import WorkerProcess, _read_topic, isolated_settings
+from .pipeline import WorkerProcess, _read_topic, _send_raw, isolated_settings
 
 pytestmark = pytest.mark.integration
 
 T = 1_795_750_200_000
 LIN = dict(grid="330203001001003", community="330203001001", town="330203001", district="330203",
            city="330200")
-
-
-async def _produce(s, items):
-    p = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
-    await p.start()
-    try:
-        for topic, key, value in items:
-            await p.send_and_wait(s.topic(topic), value, key=key)
-    finally:
-        await p.stop()
 
 
 def _wait(pred, worker, timeout=120.0):
@@ -55,7 +44,7 @@ def test_alerts_and_acks_reach_the_board_idempotently(kafka_bootstrap, redis_url
                  ("alerts", silent.id.encode(), encode(silent)),  # sent twice after a crash
                  ("alert-acks", ack.alert.encode(), encode(ack)),
                  ("alert-acks", b"x", b'{"v":1,"id":"ack-2","alert":"x","at":1795750200000}')]
-        asyncio.run(_produce(s, items))
+        asyncio.run(_send_raw(s, items))
         _wait(lambda: len(board.latest(10)) == 2 and board.get(silent.id)["acks"], worker)
         got = {a["id"]: a for a in board.latest(10)}
         assert got[silent.id]["status"] == "acked"
@@ -63,7 +52,7 @@ def test_alerts_and_acks_reach_the_board_idempotently(kafka_bootstrap, redis_url
         assert got[overdue.id]["status"] == "open"
         assert [a["id"] for a in board.latest(10, area="330203001001003", kinds={"overdue"})] == [overdue.id]
         resolved = Alert(id="C1:resolved", kind="resolved", ts=T + 120_000, case="C1", **LIN)
-        asyncio.run(_produce(s, [("alerts", resolved.id.encode(), encode(resolved))]))
+        asyncio.run(_send_raw(s, [("alerts", resolved.id.encode(), encode(resolved))]))
         _wait(lambda: board.get(overdue.id)["status"] == "resolved", worker)
         assert [a["id"] for a in board.latest(10, status="open")] == []
         dead = [decode_deadletter(r.value) for r in asyncio.run(_read_topic(s, "deadletter"))]

@@ -8,14 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from gridpulse.city import load_city
 from gridpulse.views import LiveView
 from gridpulse.schemas import decode_deadletter
 
 from .pipeline import (TZ, _read_topic, env_of, read_alerts, WorkerProcess, _assert_views_equal_oracle, _messages, _send,  # noqa: F401
-                       _with_duplicates_and_disorder, isolated_settings, redis_gps_counters, wait_caught_up)
+                       _send_raw, _with_duplicates_and_disorder, isolated_settings, redis_gps_counters, wait_caught_up)
 
 pytestmark = pytest.mark.integration
 
@@ -82,16 +81,6 @@ BAD = [
      b'"fixes":[[1795741200000, 500.0, 29.8, 5.0]]}', "fixes"),
     ("gps-fixes", b"\xff\xfe\x00binary", "JSON"),
 ]
-
-
-async def _send_raw(s, items):
-    p = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
-    await p.start()
-    try:
-        for topic, key, value in items:
-            await p.send_and_wait(s.topic(topic), value, key=key)
-    finally:
-        await p.stop()
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic_and_the_worker_lives(
