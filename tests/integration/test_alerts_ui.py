@@ -27,8 +27,8 @@ from gridpulse.runtime.broker import free_port
 from gridpulse.schemas import Alert, encode
 from tests.browser import launch_chromium, non_local_requests
 
-from .pipeline import WorkerProcess, isolated_settings
-from .test_alert_board import LIN, T, _produce, _wait
+from .pipeline import WorkerProcess, _send_raw, isolated_settings
+from .test_alert_board import LIN, T, _wait
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 OUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -63,7 +63,7 @@ def test_ack_in_one_page_shows_in_the_other(kafka_bootstrap, redis_url, topic_pr
     target = alerts[0].id
     server = thread = None
     try:
-        asyncio.run(_produce(s, [("alerts", a.id.encode(), encode(a)) for a in alerts]))
+        asyncio.run(_send_raw(s, [("alerts", a.id.encode(), encode(a)) for a in alerts]))
         _wait(lambda: len(board.latest(10)) == 3, worker)
 
         app = create_app(s, redis_url)
