@@ -26,7 +26,7 @@ from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
 from . import alerts_ui, api, callbacks, deck, layout
-from .coverage import CoverageFeed
+from .gridfill import GridFillFeed
 from .geometry import static_docs
 from .pages import Pages
 from .positions import PositionFeed
@@ -80,7 +80,7 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     wall = walls.build("zh")
     app.layout = layout.root()
     # The coverage array is in the order of the static grid geometry (grids.json).
-    coverage = CoverageFeed(visits, [code for code, _ in city.rings("grid")])
+    coverage = GridFillFeed(visits, [code for code, _ in city.rings("grid")])
     pages = Pages(city, visits, settings.timezone, version, wall,
                   int(settings.track_gap_minutes * 60_000))
     callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone)

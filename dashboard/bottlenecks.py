@@ -15,7 +15,7 @@ from gridpulse.city import CityModel
 from gridpulse.views import LiveView
 
 from . import drill_data
-from .drill import REFRESH_MS, T, dept_name, fmt_rate, frame, lang_of, message, with_lang
+from .drill_common import REFRESH_MS, T, dept_name, fmt_rate, frame, lang_of, message, with_lang
 
 STAGE_KEYS = {"register": "d_st_register", "dispatch": "d_st_dispatch", "accept": "d_st_accept",
               "handle": "d_st_handle", "verify": "d_st_verify", "close": "d_st_close",

@@ -22,7 +22,7 @@ from gridpulse.views import LiveView
 from gridpulse.visit_views import VisitView
 
 from . import live
-from .coverage import WINDOWS, CoverageFeed, HeatFeed
+from .gridfill import FILL_MODES, GridFillFeed, HeatFeed
 from .layout import SUBS, TILES
 from .pages import Pages
 from .positions import PositionFeed
@@ -43,7 +43,7 @@ class _Seq:
 
 
 def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed: PositionFeed,
-             coverage: CoverageFeed, pages: Pages, tz: str) -> None:
+             coverage: GridFillFeed, pages: Pages, tz: str) -> None:
     """Wire every callback of the app onto ``app``."""
     seq = _Seq()
     feeds = live.WallFeeds(view)
@@ -72,7 +72,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
                   State("coverage-cursor", "data"))
     def _coverage(_n, mode, cursor):
         # Nothing travels while the grids show outlines only, or when nothing changed.
-        if mode not in WINDOWS:
+        if mode not in FILL_MODES:
             return no_update, no_update
         doc = coverage.delta(mode, cursor)
         if doc is None:

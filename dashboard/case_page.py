@@ -21,8 +21,8 @@ from gridpulse.clock import fmt_local
 from gridpulse.views import LiveView
 
 from . import deck, drill_data
-from .drill import (REFRESH_MS, T, area_href, category_name, dept_name, fmt_dur, frame, lang_of,
-                    message, severity_name, stage_name, with_lang)
+from .drill_common import (REFRESH_MS, T, area_href, category_name, dept_name, fmt_dur, frame,
+                           lang_of, message, severity_name, stage_name, with_lang)
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")  # as the API's
 MAP_PX = (520, 360)
@@ -175,6 +175,12 @@ def page(city: CityModel, view: LiveView, rules, board: AlertBoard, tz: str, ver
                     href=area_href("grid", a["grid"]["code"], lang)),
              html.A(f"{T('d_to_district', lang)} · {a['district']['name']}", id="c-district-link",
                     className="nav-link", href=area_href("district", a["district"]["code"], lang))]
+    if doc["reporter"] and doc["reported"]:
+        # The reporting worker's day (track, visits) on the day of the report: the case
+        # and the worker's day are then three clicks from the wall (wall, district, case).
+        day = fmt_local(doc["reported"], tz, "%Y-%m-%d")
+        links.insert(0, html.A(f"{T('d_to_worker_day', lang)} · {doc['reporter']}", id="c-worker-link",
+                               className="nav-link", href=f"/worker/{doc['reporter']}?day={day}"))
     side = html.Aside(className="c-side", children=[
         html.Div(className="panel", children=[
             html.Div(className="panel-title", children=[html.Span(className="panel-mark"), T("d_case_facts", lang)]),

@@ -64,8 +64,8 @@ TILES = (
 SUBS = tuple(t.sub for t in TILES if t.sub)
 TREND_HEIGHT_PX = 146  # also in assets/wall.js (trendFigure): the figure's own height
 # Grid colours on the map: off (outlines only) or a coverage window of VisitView.
-MAP_MODES = (("none", "mode_none"), ("today", "mode_today"), ("week", "mode_week"),
-             ("30d", "mode_30d"))
+MAP_MODES = (("none", "mode_none"), ("open", "mode_open"), ("overdue", "mode_overdue"),
+             ("today", "mode_today"), ("week", "mode_week"), ("30d", "mode_30d"))
 
 
 def tile_spec() -> dict:
@@ -120,13 +120,17 @@ def _legend(T: dict, severities: dict) -> html.Div:
 
 
 COVERAGE_STEPS = ("0", "<10", "10", "20", "30", "40", "50", "60", "70", "≥80")
+# Cases per grid, in the buckets of assets/wall.js (caseBucket): 1, 2, 3-4, 5-9, 10+.
+CASE_STEPS = ("1", "2", "3", "5", "10+")
 
 
 def _map_mode(T: dict) -> html.Div:
     """The grid-colour selector, the hexagon toggle of today's new cases, and the
-    coverage legend (shown while a window is on)."""
+    legend of the chosen colours (cases or coverage, shown while a mode is on)."""
     ramp = [html.Span(className=f"cov-step cov-{i}", title=label)
             for i, label in enumerate(COVERAGE_STEPS)]
+    case_ramp = [html.Span(label, className=f"cov-step case-step case-{i + 1}")
+                 for i, label in enumerate(CASE_STEPS)]
     return html.Div(className="map-mode", children=[
         dcc.RadioItems(id="map-mode", value="none", className="mode-radio",
                        inputClassName="mode-input", labelClassName="mode-label",
@@ -137,7 +141,10 @@ def _map_mode(T: dict) -> html.Div:
                       options=[{"label": T["heat_today"], "value": "hex"}],
                       persistence=True, persistence_type="local"),
         html.Div(id="coverage-legend", className="cov-legend hidden", children=[
-            html.Span("0%", className="cov-end"), *ramp, html.Span("100%", className="cov-end")]),
+            html.Div(className="ramp-cov", children=[
+                html.Span("0%", className="cov-end"), *ramp, html.Span("100%", className="cov-end")]),
+            html.Div(className="ramp-case", children=[
+                html.Span(T["legend_cases_per_grid"], className="cov-end"), *case_ramp])]),
     ])
 
 

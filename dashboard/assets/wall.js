@@ -15,6 +15,11 @@
   var COV_PALETTE = [[0, 0, 0, 0], [120, 60, 40, 150], [170, 90, 40, 160], [205, 130, 40, 165],
                      [225, 175, 50, 170], [200, 205, 60, 170], [150, 210, 80, 175],
                      [90, 205, 110, 180], [50, 195, 150, 185], [30, 220, 190, 195]];
+  // Cases per grid (open or overdue now; gridfill.py): bucket 0 = none, then 1, 2, 3-4,
+  // 5-9, 10 and more (layout.CASE_STEPS), yellow to red.
+  var CASE_PALETTE = [[0, 0, 0, 0], [255, 214, 102, 120], [255, 176, 64, 150], [255, 132, 48, 175],
+                      [245, 86, 48, 195], [220, 40, 60, 215]];
+  var CASE_MODES = {open: true, overdue: true};
   var COV_MIN_MS = 60000; // rebuild the colour expression at most once a minute (see covExpr)
   var SPOT_COLOR = [255, 206, 84, 255];
 
@@ -97,22 +102,29 @@
     if (v < 10) { return 1; }
     return Math.min(9, 1 + Math.floor(v / 10));
   }
+  function caseBucket(v) {
+    if (v === undefined || v === null || v <= 0) { return 0; }
+    return v < 3 ? v : (v < 5 ? 3 : (v < 10 ? 4 : 5));
+  }
 
   /* The fill colour of the 12,216 URL-loaded grid polygons. A deck/json document cannot
    * carry functions, and rows from gridfill.json only know their index i, so the colour
    * is a JSON expression: the palette indexed by the i-th digit of a string of bucket
    * digits, one per grid. deck.gl caches each distinct expression, hence the rebuild at
-   * most once a minute (and only when some grid changed bucket). */
+   * most once a minute for coverage and every ten seconds for cases (and only when
+   * some grid changed bucket). */
   function covExpr(mode) {
     if (!state.cov || state.covWindow !== mode) { return null; }
     var now = Date.now();
+    var cases = !!CASE_MODES[mode];
     if (state.covDirty && (!state.covExpr || state.covExpr.mode !== mode
-                           || now - state.covBuiltAt >= COV_MIN_MS)) {
-      var digits = state.cov.map(bucket).join("");
+                           || now - state.covBuiltAt >= (cases ? COV_MIN_MS / 6 : COV_MIN_MS))) {
+      var digits = state.cov.map(cases ? caseBucket : bucket).join("");
       if (!state.covExpr || state.covExpr.digits !== digits || state.covExpr.mode !== mode) {
         state.covKey += 1;
+        var palette = cases ? CASE_PALETTE : COV_PALETTE;
         state.covExpr = {mode: mode, digits: digits, key: state.covKey,
-                         expr: "@@=(" + JSON.stringify(COV_PALETTE) + ')[("' + digits + '")[i]]'};
+                         expr: "@@=(" + JSON.stringify(palette) + ')[("' + digits + '")[i]]'};
       }
       state.covBuiltAt = now;
       state.covDirty = false;
@@ -272,7 +284,7 @@
         var coloured = !!mode && mode !== "none";
         var fill = coloured ? covExpr(mode) : null;
         if (coloured) { state.fillOn = true; }
-        var legend = coloured ? "cov-legend" : "cov-legend hidden";
+        var legend = !coloured ? "cov-legend hidden" : (CASE_MODES[mode] ? "cov-legend cases" : "cov-legend");
         // Same event time, same positions, same counts, same colours: nothing on the map
         // can differ, so skip the redraw (a replay paused or a quiet night costs no GPU time).
         var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq

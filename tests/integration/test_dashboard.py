@@ -31,7 +31,7 @@ from gridpulse.city import load_city
 from gridpulse.clock import parse_local
 from gridpulse.views import LiveView
 
-from dashboard.coverage import percent
+from dashboard.gridfill import percent
 from dashboard.visits import visit_view
 
 from gridpulse.runtime.broker import free_port
@@ -196,6 +196,15 @@ def test_wall_display(filled_redis, wall):
         sent = len(coverage)
         page.wait_for_timeout(11_000)  # two more position ticks: nothing changed, nothing sent
         resent = len(coverage) - sent
+        # Colour them by open cases now: the same array, counts instead of percentages.
+        page.click("#map-mode label:has(input[value='open'])")
+        page.wait_for_function("() => document.getElementById('coverage-legend')"
+                               ".classList.contains('cases')", timeout=30_000)
+        deadline = time.time() + 60
+        while not any(b'"w":"open"' in b for b in coverage) and time.time() < deadline:
+            page.wait_for_timeout(500)
+        page.wait_for_timeout(1500)  # the colours drawn, for the screenshot
+        page.screenshot(path=str(OUT / "wall-open-by-grid.png"))
 
     assert coverage, "no coverage payload"
     assert resent == 0, [len(b) for b in coverage]
@@ -208,6 +217,10 @@ def test_wall_display(filled_redis, wall):
     visited = {s["grid"] for s in visits.days(v["day"]).values() if s["visits"]}
     assert visited and all(cov["v"][i] > 0 for i, g in enumerate(grids) if g in visited)
     assert len(coverage[0]) < 60_000, len(coverage[0])
+    by_open = [json.loads(b)["response"]["coverage"]["data"] for b in coverage if b'"w":"open"' in b]
+    assert by_open and by_open[0]["full"], "no open-cases colours"
+    opened = view.open_by_area(grids)
+    assert by_open[0]["v"] == [opened[g] for g in grids] and sum(by_open[0]["v"]) > 0
 
     assert not errors, errors
     assert shown == expected
@@ -227,18 +240,26 @@ def test_wall_display(filled_redis, wall):
           f"positions responses: {pos_sizes}")
 
 
-def test_coverage_feed_sends_changes_only():
+def test_grid_fill_feed_sends_changes_only():
     """The grid colours' feed: the whole array first, then only changed grids, else nothing."""
-    from dashboard.coverage import CoverageFeed
+    from dashboard.gridfill import GridFillFeed
 
     class Fake:
         shares = {"g1": 0.0, "g2": 0.5, "g3": None, "g4": 0.001}
+        counts = {"open|g1": 3, "open|g2": 0, "overdue|g4": 1}
+
+        def __init__(self):
+            self.live = self
 
         def coverage_by_area(self, codes, window="30d"):
             return {c: self.shares[c] for c in codes}
 
+        def counters(self, fields, kind="case"):
+            assert kind == "case"
+            return [self.counts.get(f, 0) for f in fields]
+
     fake = Fake()
-    feed = CoverageFeed(fake, ["g1", "g2", "g3", "g4"], min_age_s=0)
+    feed = GridFillFeed(fake, ["g1", "g2", "g3", "g4"], min_age_s=0)
     first = feed.delta("30d", None)
     # Percent rounded up (one visit shows), -1 for a grid without households.
     assert first["full"] and first["v"] == [0, 50, -1, 1] and first["n"] == 4
@@ -253,6 +274,14 @@ def test_coverage_feed_sends_changes_only():
     # Most grids changed: the whole array is smaller than pairs.
     fake.shares = {"g1": 0.2, "g2": 0.3, "g3": 0.4, "g4": 0.5}
     assert feed.delta("30d", d["cursor"])["full"]
+    # Cases per grid: the counters as they are, open and overdue each its own array.
+    o = feed.delta("open", d["cursor"])
+    assert o["full"] and o["w"] == "open" and o["v"] == [3, 0, 0, 0]
+    assert feed.delta("overdue", o["cursor"])["v"] == [0, 0, 0, 1]
+    fake.counts["open|g3"] = 2
+    assert (lambda x: (x["full"], x["i"], x["v"]))(feed.delta("open", o["cursor"])) == (False, [2], [2])
+    with pytest.raises(ValueError):
+        feed.delta("closed", None)
 
 
 TILE_LABELS_EN = {

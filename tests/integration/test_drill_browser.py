@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 
 from gridpulse.city import load_city
+from gridpulse.clock import fmt_local
 from gridpulse.views import LiveView
 from tests.browser import launch_chromium, non_local_requests
 
@@ -182,13 +183,12 @@ def test_drill_down(served):
         page.wait_for_timeout(2000)
         page.screenshot(path=str(OUT / "case.png"))
 
-        # The grid's workers: one click to a worker's day replay.
-        if workers:
-            page.click("#c-grid-link")
-            page.wait_for_url(f"**/grid/{grid}", timeout=60_000)
-            page.locator("a.d-worker-link").first.click()
-            page.wait_for_selector("#replay-worker", timeout=60_000)
-            assert page.inner_text("#replay-worker") == workers[0]["worker"]
+        # The case -> its reporter's day: wall, district, case, worker's day is three clicks.
+        day = fmt_local(case["reported"], TZ, "%Y-%m-%d")
+        assert page.get_attribute("#c-worker-link", "href") == f"/worker/{case['reporter']}?day={day}"
+        page.click("#c-worker-link")
+        page.wait_for_selector("#replay-worker", timeout=60_000)
+        assert page.inner_text("#replay-worker") == case["reporter"]
 
         # Bottlenecks of the district.
         page.goto(f"{base}/bottlenecks?area={district}")

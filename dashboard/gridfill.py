@@ -1,17 +1,20 @@
-"""Per-grid coverage for the wall's grid colours: a compact array, sent only when it changed.
+"""The wall's grid colours and hexagons: compact per-grid arrays, sent only when they changed.
 
-The map colours the 12,216 grids by the share of their households visited in a window
-(today, this week, 30 days; :meth:`VisitView.coverage_by_area`). The geometry is static
+The map colours the 12,216 grids by a selectable KPI (``FILL_MODES``): the grid's open
+or overdue cases now, or the share of its households visited in a window (today, this
+week, 30 days; :meth:`VisitView.coverage_by_area`). The geometry is static
 (``gridfill.json``, fetched once when a browser first turns the colours on); what
 travels is one small integer per grid, **in the order of the static geometry**
-(``city.rings("grid")``, the order of ``grids.json`` and ``gridfill.json``): the
-percentage rounded up (so a single visit shows), or -1 for a grid without households.
+(``city.rings("grid")``, the order of ``grids.json`` and ``gridfill.json``): the case
+count, or the coverage percentage rounded up (so a single visit shows), -1 for a grid
+without households. The browser buckets them into colours (assets/wall.js).
 
 As with the worker positions, the server keeps the last array it read per window and
 stamps each grid with the version it last changed in; a browser sends the cursor it
 holds and gets nothing (no update) if nothing changed, the changed grids as index/value
-pairs, or the whole array (first time, another window, another server process, or when
-most grids changed). Redis is read at most every ``min_age_s`` per window.
+pairs, or the whole array (first time, another mode, another server process, or when
+most grids changed). Redis is read at most every ``min_age_s`` per mode, whatever the
+number of browsers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from gridpulse.visit_views import VisitView
 
 WINDOWS = ("today", "week", "30d")
+CASE_MODES = ("open", "overdue")
+FILL_MODES = CASE_MODES + WINDOWS
 
 
 def percent(share: float | None) -> int:
@@ -42,23 +47,29 @@ class _Window:
     read_at: float = -math.inf
 
 
-class CoverageFeed:
-    """Shared, throttled reader of every grid's coverage with per-grid change versions."""
+class GridFillFeed:
+    """Shared, throttled reader of every grid's value per mode with per-grid change versions."""
 
-    def __init__(self, visits: VisitView, grids: list[str], min_age_s: float = 10.0) -> None:
+    def __init__(self, visits: VisitView, grids: list[str], min_age_s: float = 5.0) -> None:
         self.visits = visits
         self.grids = grids  # the static geometry's order
         self.min_age_s = min_age_s
         self.epoch = secrets.token_hex(4)
         self._lock = threading.Lock()
-        self._win = {w: _Window() for w in WINDOWS}
+        self._win = {m: _Window() for m in FILL_MODES}
 
-    def _refresh(self, window: str) -> _Window:
-        w = self._win[window]
+    def _read(self, mode: str) -> list[int]:
+        if mode in CASE_MODES:
+            # The same per-grid counters the drill-down's grid tiles sum.
+            return self.visits.live.counters([f"{mode}|{g}" for g in self.grids])
+        shares = self.visits.coverage_by_area(self.grids, mode)
+        return [percent(shares[g]) for g in self.grids]
+
+    def _refresh(self, mode: str) -> _Window:
+        w = self._win[mode]
         if time.monotonic() - w.read_at < self.min_age_s:
             return w
-        shares = self.visits.coverage_by_area(self.grids, window)
-        fresh = [percent(shares[g]) for g in self.grids]
+        fresh = self._read(mode)
         w.read_at = time.monotonic()
         if not w.values:
             w.version, w.values, w.changed = 1, fresh, [1] * len(fresh)
@@ -71,8 +82,8 @@ class CoverageFeed:
         return w
 
     def delta(self, window: str, cursor: str | None) -> dict | None:
-        """What a browser holding ``cursor`` needs for ``window``; None if it is current."""
-        if window not in WINDOWS:
+        """What a browser holding ``cursor`` needs for mode ``window``; None if it is current."""
+        if window not in FILL_MODES:
             raise ValueError(window)
         with self._lock:
             w = self._refresh(window)
