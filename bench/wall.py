@@ -93,6 +93,9 @@ def baseline_server(port: int, interval_ms: int) -> None:
     def _n(n):
         return str(n or 0)
 
+    from dashboard import timing  # the same in-server timing as the wall's
+    timing.install(app.server, timing.CallbackTimes())
+
     waitress.serve(app.server, host="127.0.0.1", port=port, threads=8, ident="baseline")
 
 
@@ -158,6 +161,14 @@ def callbacks(browser, url: str, seconds: float, pages: int, modes: bool) -> dic
         if modes:
             p.click("#map-mode label:has(input[value='open'])")
             p.click("#map-heat label:has(input[value='hex'])")
+    cdp = opened[0].context.new_cdp_session(opened[0])
+    cdp.send("Performance.enable")
+
+    def busy() -> dict:
+        m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+        return {k: m.get(k, 0.0) for k in ("TaskDuration", "ScriptDuration", "LayoutDuration")}
+
+    busy0 = busy()
     t0 = time.monotonic()
 
     def keep(r):
@@ -173,6 +184,10 @@ def callbacks(browser, url: str, seconds: float, pages: int, modes: bool) -> dic
             for p in opened:
                 p.click("#map-mode label:has(input[value='30d'])")
             half = 0
+    busy1 = busy()
+    elapsed = time.monotonic() - t0
+    main_thread = {k: (busy1[k] - busy0[k]) / elapsed for k in busy0}
+    server = _get_json(url.rsplit("/", 1)[0] + "/api/timing")
     rows = []
     for at, r in reqs:
         t = r.timing
@@ -183,7 +198,13 @@ def callbacks(browser, url: str, seconds: float, pages: int, modes: bool) -> dic
     for p in opened:
         p.close()
     return {"rows": rows, "seconds": seconds, "pages": pages, "errors": errors,
-            "offline": not non_local_requests(urls)}
+            "offline": not non_local_requests(urls), "main_thread": main_thread, "server": server}
+
+
+def _get_json(url: str) -> dict:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
 
 
 # --- the system under test ---------------------------------------------------------
@@ -322,6 +343,19 @@ def main() -> None:
           f"{s_wall['p95_ms'] / max(s_base['p95_ms'], 0.01):.1f}x the bare callback's {s_base['p95_ms']:.1f} ms")
     print(f"bytes per wall: {s_wall['bytes_per_s']:,.0f} B/s; largest single update {s_wall['max_bytes']:,} B "
           f"(bare Dash: {s_base['bytes_per_s']:,.0f} B/s)")
+    print("\nin the server (dashboard/timing.py, /api/timing: from Flask to the answer, GIL waits included):")
+    print("| page | callback | n | server p50 ms | p95 | max | CPU p50 ms | p95 | JSON bytes p95 |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, c in (("/wall", cb), ("bare Dash", cb_base)):
+        for out, st in list(c["server"]["callbacks"].items()) + [("**all**", c["server"]["all"])]:
+            print(f"| {name} | {out} | {st['n']} | {st['server_ms']['p50']:.1f} | {st['server_ms']['p95']:.1f} | "
+                  f"{st['server_ms']['max']:.1f} | {st['cpu_ms']['p50']:.1f} | {st['cpu_ms']['p95']:.1f} | "
+                  f"{st['bytes']['p95']:,.0f} |")
+    mt = cb["main_thread"]
+    ticks = sum(1 for r in cb["rows"] if r["out"] == "live") / cb["seconds"] / cb["pages"]
+    print(f"\nbrowser: live updates {ticks:.2f}/s per wall (the interval asks 1/s); main thread busy "
+          f"{mt['TaskDuration'] * 100:.0f}% (script {mt['ScriptDuration'] * 100:.0f}%, layout "
+          f"{mt['LayoutDuration'] * 100:.0f}%); bare Dash main thread {cb_base['main_thread']['TaskDuration'] * 100:.0f}%")
     print(f"page errors: {len(cb['errors'])}; offline: {cb['offline']}")
     if args.json:
         args.json.write_text(json.dumps({"first_paint": fp, "first_paint_base": fp_base,

@@ -25,7 +25,7 @@ from gridpulse.settings import Settings
 from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
-from . import alerts_ui, api, callbacks, deck, layout
+from . import alerts_ui, api, callbacks, deck, layout, timing
 from .gridfill import GridFillFeed
 from .geometry import static_docs
 from .pages import Pages
@@ -62,7 +62,12 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     # Pages are chosen by a callback (pages.py), so callbacks name components that only
     # some pages have.
     app = dash.Dash(__name__, title=f"{city.name} · 网格实时态势", assets_folder=str(ASSETS),
-                    serve_locally=True, update_title=None, suppress_callback_exceptions=True)
+                    serve_locally=True, update_title=None, suppress_callback_exceptions=True,
+                    # Callback answers compressed (flask-compress: brotli/gzip as the browser
+                    # accepts): the full worker-position snapshot shrinks ~4x (bench/wall.py).
+                    compress=True)
+    # Server time per callback, at /api/timing (bench/wall.py reads it).
+    timing.install(app.server, timing.CallbackTimes())
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
 

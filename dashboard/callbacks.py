@@ -1,9 +1,10 @@
 """Dash callbacks: thin server adapters over Redis and clientside renderers.
 
-Server side (one Redis read each, no rendering): the page for the URL (pages.py), the
-1-second live payload, the overdue board and alerts summary (live.WallFeeds, on the
-slower tick), the slower worker-position delta, the per-grid coverage delta,
-today's hexagon counts (coverage.HeatFeed) and the playlist's spotlit district.
+Server side (no rendering): the page for the URL (pages.py), the 1-second live payload
+(a few Redis reads), and from memory, kept fresh by a background pump (pump.py): the
+overdue board and alerts summary (live.WallFeeds, on the slower tick), the slower
+worker-position delta, the per-grid colours (gridfill.GridFillFeed: cases or coverage),
+today's hexagon counts (gridfill.HeatFeed); and the playlist's spotlit district.
 Browser side (assets/wall.js, assets/replay.js): tiles/trend/ticker/ranking, overdue
 board, alerts panel, spotlight card, the deck document, the live indicator, opening a
 worker's day from the map, and the replay's frames and play/pause.
@@ -26,6 +27,7 @@ from .gridfill import FILL_MODES, GridFillFeed, HeatFeed
 from .layout import SUBS, TILES
 from .pages import Pages
 from .positions import PositionFeed
+from .pump import FeedPump
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,12 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     seq = _Seq()
     feeds = live.WallFeeds(view)
     heat = HeatFeed(view, city, tz)
+    # The whole-city feeds are re-read in the background while browsers ask for them:
+    # a callback answers from memory (pump.py).
+    pump = FeedPump()
+    for f in (feed, coverage, heat, feeds):
+        pump.add(f)
+    pump.start()
     districts = [d.code for d in city.districts]
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from gridpulse.visit_views import VisitView
 
+from .pump import Asked
+
 WINDOWS = ("today", "week", "30d")
 CASE_MODES = ("open", "overdue")
 FILL_MODES = CASE_MODES + WINDOWS
@@ -55,38 +57,53 @@ class GridFillFeed:
         self.grids = grids  # the static geometry's order
         self.min_age_s = min_age_s
         self.epoch = secrets.token_hex(4)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the windows' arrays and versions
+        self._read_lock = threading.Lock()  # one Redis read at a time
+        self.asked = Asked()  # FeedPump: refreshed in the background while asked for
         self._win = {m: _Window() for m in FILL_MODES}
+        self._readers: dict = {}  # mode -> prepared read of every grid (CounterReader)
 
     def _read(self, mode: str) -> list[int]:
-        if mode in CASE_MODES:
-            # The same per-grid counters the drill-down's grid tiles sum.
-            return self.visits.live.counters([f"{mode}|{g}" for g in self.grids])
-        shares = self.visits.coverage_by_area(self.grids, mode)
-        return [percent(shares[g]) for g in self.grids]
+        read = self._readers.get(mode)
+        if read is None:
+            if mode in CASE_MODES:
+                # The same per-grid counters the drill-down's grid tiles sum.
+                read = self.visits.live.reader([f"{mode}|{g}" for g in self.grids]).read
+            else:
+                shares = self.visits.coverage_reader(self.grids, mode)
 
-    def _refresh(self, mode: str) -> _Window:
-        w = self._win[mode]
-        if time.monotonic() - w.read_at < self.min_age_s:
-            return w
-        fresh = self._read(mode)
-        w.read_at = time.monotonic()
-        if not w.values:
-            w.version, w.values, w.changed = 1, fresh, [1] * len(fresh)
-        elif fresh != w.values:
-            w.version += 1
-            for i, (old, new) in enumerate(zip(w.values, fresh)):
-                if old != new:
-                    w.changed[i] = w.version
-            w.values = fresh
-        return w
+                def read(shares=shares) -> list[int]:
+                    got = shares()
+                    return [percent(got[g]) for g in self.grids]
+            self._readers[mode] = read
+        return read()
+
+    def refresh_key(self, mode: str) -> None:
+        """Re-read mode ``mode`` unless it was read within ``min_age_s``."""
+        with self._read_lock:
+            w = self._win[mode]
+            if time.monotonic() - w.read_at < self.min_age_s:
+                return
+            fresh = self._read(mode)
+            with self._lock:
+                if not w.values:
+                    w.version, w.values, w.changed = 1, fresh, [1] * len(fresh)
+                elif fresh != w.values:
+                    w.version += 1
+                    for i, (old, new) in enumerate(zip(w.values, fresh)):
+                        if old != new:
+                            w.changed[i] = w.version
+                    w.values = fresh
+            w.read_at = time.monotonic()
 
     def delta(self, window: str, cursor: str | None) -> dict | None:
         """What a browser holding ``cursor`` needs for mode ``window``; None if it is current."""
         if window not in FILL_MODES:
             raise ValueError(window)
+        w = self._win[window]
+        if self.asked.ask(window, w.read_at > -math.inf):
+            self.refresh_key(window)
         with self._lock:
-            w = self._refresh(window)
             head = f"{self.epoch}:{window}:"
             since = -1
             if cursor and cursor.startswith(head):
@@ -113,25 +130,40 @@ class HeatFeed:
         codes = sorted({code for code, _ in city.rings("grid")})
         self.grids = [(c, city.grid(c).centroid) for c in codes]
         self.epoch = secrets.token_hex(4)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the document
+        self._read_lock = threading.Lock()  # one Redis read at a time
+        self.asked = Asked()  # FeedPump: refreshed in the background while asked for
         self._read_at = -math.inf
         self._doc: dict | None = None
         self._version = 0
+        self._reader = None  # (day, CounterReader of that day's per-grid counters)
 
-    def delta(self, cursor: str | None) -> dict | None:
+    def refresh_key(self, _key=None) -> None:
+        """Re-read today's counters unless they were read within ``min_age_s``."""
         from gridpulse.clock import local_day
 
-        with self._lock:
-            if time.monotonic() - self._read_at >= self.min_age_s:
-                wm = self.view.watermark()
-                day = local_day(wm, self.tz) if wm else 0
-                counts = self.view.counters([f"new|{c}|{day}" for c, _ in self.grids])
-                pts = [[round(xy[0], 5), round(xy[1], 5), n]
-                       for (_, xy), n in zip(self.grids, counts) if n > 0]
-                self._read_at = time.monotonic()
+        with self._read_lock:
+            if time.monotonic() - self._read_at < self.min_age_s:
+                return
+            wm = self.view.watermark()
+            day = local_day(wm, self.tz) if wm else 0
+            if self._reader is None or self._reader[0] != day:
+                fields = [f"new|{c}|{day}" for c, _ in self.grids]
+                self._reader = (day, self.view.reader(fields))
+            counts = self._reader[1].read()
+            pts = [[round(xy[0], 5), round(xy[1], 5), n]
+                   for (_, xy), n in zip(self.grids, counts) if n > 0]
+            with self._lock:
                 if self._doc is None or pts != self._doc["pts"] or day != self._doc["day"]:
                     self._version += 1
                     self._doc = {"cursor": f"{self.epoch}:{self._version}", "day": day, "pts": pts}
+            self._read_at = time.monotonic()
+
+    def delta(self, cursor: str | None) -> dict | None:
+        """Today's points for a browser holding ``cursor``; None if it is current."""
+        if self.asked.ask("heat", self._read_at > -math.inf):
+            self.refresh_key()
+        with self._lock:
             if self._doc is None or cursor == self._doc["cursor"]:
                 return None
             return self._doc

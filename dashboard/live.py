@@ -24,6 +24,8 @@ from gridpulse.clock import HOUR_MS, fmt_local
 from gridpulse.views import LiveView
 from gridpulse.visit_views import VisitView
 
+from .pump import Asked
+
 TICKER_ROWS = 15
 CASE_WINDOW_MS = HOUR_MS  # the map shows cases reported in the last hour
 # Partitions advance unevenly, so a case can be applied after newer ones were sent:
@@ -89,15 +91,24 @@ class WallFeeds:
         self.board = AlertBoard(view.r, view.k)
         self.min_age_s = min_age_s
         self._lock = threading.Lock()
+        self.asked = Asked()  # FeedPump: refreshed in the background while asked for
         self._at = -1e18
         self._doc: dict = {}
 
-    def read(self) -> dict:
+    def refresh_key(self, _key=None) -> None:
+        """Re-read both panels unless they were read within ``min_age_s``."""
         with self._lock:
-            if time.monotonic() - self._at >= self.min_age_s:
-                self._doc = {"overdue": overdue_rows(self.cases), "alerts": alert_summary(self.board)}
-                self._at = time.monotonic()
-            return self._doc
+            if time.monotonic() - self._at < self.min_age_s:
+                return
+        doc = {"overdue": overdue_rows(self.cases), "alerts": alert_summary(self.board)}
+        with self._lock:
+            self._doc, self._at = doc, time.monotonic()
+
+    def read(self) -> dict:
+        """The overdue board and the alerts summary, as last read."""
+        if self.asked.ask("side", bool(self._doc)):
+            self.refresh_key()
+        return self._doc
 
 
 def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,

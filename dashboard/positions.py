@@ -2,22 +2,48 @@
 
 ~13,800 terminals are ~300 KB as naive JSON. The server keeps the last snapshot it read
 and stamps every terminal that changed (or vanished) with a version number; a browser
-sends the version it holds and receives only what changed since, keyed by terminal id,
-as compact integer arrays. A browser with no version, or with a version from another
-server process, gets the full snapshot.
+sends the version it holds and receives only what changed since, as compact integer
+arrays. A browser with no version, or with a version from another server process, gets
+the full snapshot.
+
+Compact: coordinates are integers in 1e-4 degree (~10 m, a tenth of a pixel at the
+wall's city zoom) from a fixed origin, so a worker standing at a household is not sent
+again; terminal ids of one pattern (``T00042``) travel as their numbers with the prefix
+and width once (``p``, ``w``), the browser rebuilds them (assets/wall.js).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
 
 from gridpulse.views import LiveView
 
-# Integer coordinates in 1e-5 degree (~1 m) relative to a fixed origin: "12345" instead
-# of "121.12345" per number.
-SCALE = 100_000
+from .pump import Asked
+
+SCALE = 10_000
+_ID = re.compile(r"^([A-Za-z]*)(\d+)$")
+
+
+def compact_ids(ids: list[str]) -> dict:
+    """``{"p": prefix, "w": width, "id": [numbers]}`` when every id is the same prefix and
+    a zero-padded number of one width, else ``{"id": ids}``."""
+    if not ids:
+        return {"id": []}
+    m = _ID.match(ids[0])
+    if m:
+        prefix, width = m.group(1), len(m.group(2))
+        nums = []
+        for t in ids:
+            mt = _ID.match(t)
+            if not mt or mt.group(1) != prefix or len(mt.group(2)) != width:
+                break
+            nums.append(int(mt.group(2)))
+        else:
+            return {"p": prefix, "w": width, "id": nums}
+    return {"id": list(ids)}
 
 
 class PositionFeed:
@@ -30,57 +56,69 @@ class PositionFeed:
         self.origin = origin
         self.min_age_s = min_age_s
         self.epoch = secrets.token_hex(4)  # a restarted server must not honour old versions
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the snapshot and its versions
+        self._read_lock = threading.Lock()  # one Redis read at a time
+        self.asked = Asked()  # FeedPump: refreshed in the background while asked for
         self._read_at = 0.0
         self._version = 0
-        self._pos: dict[str, tuple] = {}  # terminal -> (x, y, ts, worker)
+        self._pos: dict[str, tuple[int, int]] = {}  # terminal -> (x, y)
         self._changed: dict[str, int] = {}  # terminal -> version it last changed in
         self._gone: dict[str, int] = {}  # terminal -> version it went inactive in
         self.watermark = 0
 
     def refresh(self) -> None:
         """Re-read Redis unless another caller did so within ``min_age_s``."""
-        with self._lock:
+        with self._read_lock:
             if time.monotonic() - self._read_at < self.min_age_s:
                 return
             rows = self.view.positions(self.active_ms)
-            self._read_at = time.monotonic()
             ox, oy = self.origin
-            fresh = {t: (round((lon - ox) * SCALE), round((lat - oy) * SCALE), ts, worker)
-                     for t, lon, lat, ts, _grid, worker in rows}
-            v = self._version + 1
-            bumped = False
-            for t, val in fresh.items():
-                if self._pos.get(t) != val:
+            fresh = {r[0]: (round((r[1] - ox) * SCALE), round((r[2] - oy) * SCALE)) for r in rows}
+            with self._lock:
+                old = self._pos
+                v = self._version + 1
+                moved = [t for t, xy in fresh.items() if old.get(t) != xy]
+                gone = old.keys() - fresh.keys()
+                for t in moved:
                     self._changed[t] = v
                     self._gone.pop(t, None)
-                    bumped = True
-            for t in self._pos.keys() - fresh.keys():
-                self._gone[t] = v
-                self._changed.pop(t, None)
-                bumped = True
-            if bumped:
-                self._version = v
-            self._pos = fresh
-            self.watermark = max((p[2] for p in fresh.values()), default=self.watermark)
+                for t in gone:
+                    self._gone[t] = v
+                    self._changed.pop(t, None)
+                if moved or gone:
+                    self._version = v
+                self._pos = fresh
+                self.watermark = max((r[3] for r in rows), default=self.watermark)
+            self._read_at = time.monotonic()
+
+    def refresh_key(self, _key) -> None:
+        """FeedPump's entry: the one snapshot."""
+        self.refresh()
 
     def delta(self, cursor: str | None) -> dict:
         """What a browser holding ``cursor`` (``epoch:version``) needs to be current."""
-        self.refresh()
+        if self.asked.ask("positions", self._read_at > 0):
+            self.refresh()
         with self._lock:
             since = -1
             if cursor and cursor.startswith(self.epoch + ":"):
                 since = int(cursor.split(":", 1)[1])
             full = since < 0
-            ids = [t for t in self._pos if full or self._changed.get(t, 0) > since]
+            if full:
+                ids = list(self._pos)
+            elif since == self._version:
+                ids = []
+            else:
+                ids = [t for t, v in self._changed.items() if v > since and t in self._pos]
             gone = [] if full else [t for t, v in self._gone.items() if v > since]
+            pos = self._pos
             return {
                 "cursor": f"{self.epoch}:{self._version}",
                 "full": full,
                 "o": list(self.origin),
                 "s": SCALE,
-                "id": ids,
-                "x": [self._pos[t][0] for t in ids],
-                "y": [self._pos[t][1] for t in ids],
+                **compact_ids(ids),
+                "x": [pos[t][0] for t in ids],
+                "y": [pos[t][1] for t in ids],
                 "gone": gone,
             }

@@ -115,6 +115,10 @@ class LiveView:
                     total[i] += int(v)
         return total
 
+    def reader(self, fields: list[str], kind: str = CASE) -> "CounterReader":
+        """A prepared :meth:`counters` for a fixed, long list of fields (CounterReader)."""
+        return CounterReader(self, fields, kind)
+
     def kpis(self, code: str, minutes: int = 60, now: int | None = None) -> Kpis:
         """KPIs of area ``code`` at event time ``now`` (default: the watermark)."""
         wm = self.watermark() if now is None else now
@@ -272,8 +276,53 @@ class LiveView:
             pipe.hgetall(self.k.positions(p))
         out = []
         for raw in pipe.execute():
-            for term, val in raw.items():
-                ts, lon, lat, grid, worker = _json.decode(val)
+            if not raw:
+                continue
+            # One decode of all the partition's values as one JSON array: ~13,800 small
+            # decodes cost 5x more than the parsing itself.
+            vals = _json.decode(b"[" + b",".join(raw.values()) + b"]")
+            for term, (ts, lon, lat, grid, worker) in zip(raw, vals):
                 if ts >= wm - active_ms:
                     out.append([term.decode(), lon, lat, ts, grid, worker])
         return out
+
+
+class CounterReader:
+    """:meth:`LiveView.counters` of one fixed list of fields, read again and again.
+
+    The wall reads the same 12,216 per-grid fields every few seconds (grid colours,
+    hexagons). redis-py spends more time packing 12,216 field names per partition than
+    Redis spends answering, so the HMGET commands are packed once per set of partitions
+    and sent as bytes on a pooled connection.
+    """
+
+    def __init__(self, view: LiveView, fields: list[str], kind: str = CASE) -> None:
+        self.view, self.fields, self.kind = view, list(fields), kind
+        self._parts: list[int] | None = None
+        self._packed: list = []
+
+    def read(self) -> list[int]:
+        """The sum of each field over the partitions of the kind, in field order."""
+        parts = self.view.partitions(self.kind)
+        pool = self.view.r.connection_pool
+        conn = pool.get_connection()
+        try:
+            if parts != self._parts:
+                key = self.view.k.kpi if self.kind == CASE else self.view.k.gkpi
+                self._packed = [conn.pack_command("HMGET", key(p), *self.fields) for p in parts]
+                self._parts = parts
+            for packed in self._packed:
+                conn.send_packed_command(packed)
+            replies = [conn.read_response() for _ in self._packed]
+        except BaseException:
+            conn.disconnect()  # a half-read reply must not reach the next user
+            raise
+        finally:
+            pool.release(conn)
+        total = [0] * len(self.fields)
+        for vals in replies:
+            for i, v in enumerate(vals):
+                if v:
+                    total[i] += int(v)
+        return total
+

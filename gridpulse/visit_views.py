@@ -19,6 +19,13 @@ from gridpulse.visits.day import unpack_route
 _json = msgspec.json.Decoder()
 
 
+COVERAGE_FIELD = {"today": "cov1", "week": "cov7", "30d": "cov30"}  # window -> counter
+
+
+def _shares(codes: list[str], visited: list[int], households: list[int]) -> dict[str, float | None]:
+    return {c: (v / hh if hh else None) for c, v, hh in zip(codes, visited, households)}
+
+
 class VisitView:
     """Visit KPIs and terminal-days, read from Redis."""
 
@@ -53,13 +60,15 @@ class VisitView:
 
     def coverage_by_area(self, codes: list[str], window: str = "30d") -> dict[str, float | None]:
         """Coverage (share of households visited in ``window``: today, week, 30d) per area."""
-        name = {"today": "cov1", "week": "cov7", "30d": "cov30"}[window]
-        vals = self.counters([f"{name}|{c}" for c in codes])
-        out = {}
-        for c, v in zip(codes, vals):
-            hh = self.households_of(c)
-            out[c] = v / hh if hh else None
-        return out
+        vals = self.counters([f"{COVERAGE_FIELD[window]}|{c}" for c in codes])
+        return _shares(codes, vals, [self.households_of(c) for c in codes])
+
+    def coverage_reader(self, codes: list[str], window: str = "30d") -> Callable[[], dict[str, float | None]]:
+        """:meth:`coverage_by_area` of fixed ``codes``, prepared to be read again and again
+        (the wall's grid colours: :class:`gridpulse.views.CounterReader`)."""
+        reader = self.live.reader([f"{COVERAGE_FIELD[window]}|{c}" for c in codes], GPS)
+        households = [self.households_of(c) for c in codes]
+        return lambda: _shares(codes, reader.read(), households)
 
     def by_area(self, what: str, codes: list[str]) -> dict[str, int]:
         """A current visit counter (``wact``, ``wsil``, ``woff``) of many areas at once."""

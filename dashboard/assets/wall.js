@@ -69,8 +69,10 @@
     if (pos.full) { state.workers.clear(); }
     var ox = pos.o[0], oy = pos.o[1], s = pos.s;
     for (var i = 0; i < pos.id.length; i++) {
+      // Ids of one pattern come as numbers, with their prefix and width (positions.py).
+      var id = pos.p === undefined ? pos.id[i] : pos.p + String(pos.id[i]).padStart(pos.w, "0");
       // t: the terminal, for the dot's tooltip and the click that opens its day.
-      state.workers.set(pos.id[i], {p: [ox + pos.x[i] / s, oy + pos.y[i] / s], t: pos.id[i]});
+      state.workers.set(id, {p: [ox + pos.x[i] / s, oy + pos.y[i] / s], t: id});
     }
     pos.gone.forEach(function (id) { state.workers.delete(id); });
     state.workerRows = Array.from(state.workers.values());

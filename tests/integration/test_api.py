@@ -361,3 +361,15 @@ def test_visit_errors_name_the_field(api, path, status, field):
     assert doc["field"] == field and doc["error"], doc
     if status == 404 and field in ("terminal", "worker", "grid"):
         assert path.split("/")[3].replace("%20", " ") in doc["error"]  # names what is unknown
+
+
+def test_prepared_counter_reader_equals_counters(api, city):
+    """The wall's prepared per-grid read (views.CounterReader) answers what counters() does."""
+    _, view = api
+    grids = [code for code, _ in city.rings("grid")]
+    for kind, name in (("case", "open"), ("gps", "cov30")):
+        fields = [f"{name}|{g}" for g in grids]
+        want = view.counters(fields, kind)
+        assert sum(want) > 0, kind
+        reader = view.reader(fields, kind)
+        assert reader.read() == want and reader.read() == want  # packed once, read again

@@ -251,12 +251,12 @@ def test_grid_fill_feed_sends_changes_only():
         def __init__(self):
             self.live = self
 
-        def coverage_by_area(self, codes, window="30d"):
-            return {c: self.shares[c] for c in codes}
+        def coverage_reader(self, codes, window="30d"):
+            return lambda: {c: self.shares[c] for c in codes}
 
-        def counters(self, fields, kind="case"):
+        def reader(self, fields, kind="case"):
             assert kind == "case"
-            return [self.counts.get(f, 0) for f in fields]
+            return type("R", (), {"read": lambda _: [self.counts.get(f, 0) for f in fields]})()
 
     fake = Fake()
     feed = GridFillFeed(fake, ["g1", "g2", "g3", "g4"], min_age_s=0)

@@ -1,0 +1,87 @@
+"""Refreshing the wall's shared feeds off the request path.
+
+The worker positions, the grid colours, the hexagons and the side panels are read from
+Redis for the whole city (12,216 grids, ~13,800 terminals) and shared by every browser.
+With a pump, a callback answers from what is in memory; one background thread re-reads
+each feed (each at its own ``min_age_s``) for as long as some browser asked for it within
+``idle_s``, so a quiet dashboard reads nothing. Only a feed's first request, before it
+was ever read, waits for Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Hashable, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Asked:
+    """What a feed asks of its callers: record each ask; say whether to read now."""
+
+    def __init__(self) -> None:
+        self.background = False  # set by FeedPump.add
+        self._asked: dict[Hashable, float] = {}
+
+    def ask(self, key: Hashable, loaded: bool) -> bool:
+        """Record that a browser asked for ``key``; True if the caller must read it now
+        (no pump, or never read)."""
+        self._asked[key] = time.monotonic()
+        return not self.background or not loaded
+
+    def asked_within(self, idle_s: float) -> list[Hashable]:
+        """The keys some browser asked for within the last ``idle_s`` seconds."""
+        now = time.monotonic()
+        return [k for k, t in list(self._asked.items()) if now - t < idle_s]
+
+
+class Feed(Protocol):
+    asked: Asked
+
+    def refresh_key(self, key: Hashable) -> None: ...
+
+
+class FeedPump:
+    """One daemon thread refreshing the asked-for keys of its feeds every ``period_s``."""
+
+    def __init__(self, period_s: float = 0.5, idle_s: float = 30.0) -> None:
+        self.period_s, self.idle_s = period_s, idle_s
+        self.feeds: list[Feed] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def add(self, feed: Feed) -> None:
+        """Refresh ``feed`` in the background from now on."""
+        feed.asked.background = True
+        self.feeds.append(feed)
+
+    def start(self) -> "FeedPump":
+        """Start the thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gridpulse-feed-pump", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread at its next round."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        failing: set = set()  # (feed, key) whose last refresh failed: logged once, not every round
+        while not self._stop.wait(self.period_s):
+            for feed in self.feeds:
+                for key in feed.asked.asked_within(self.idle_s):
+                    what = (id(feed), key)
+                    try:
+                        feed.refresh_key(key)  # throttled by the feed's own min_age_s
+                    except Exception as err:  # noqa: BLE001 - Redis away: keep serving what is held
+                        if what not in failing:
+                            failing.add(what)
+                            log.warning("refreshing %s %r failed (serving the last read until it "
+                                        "works again): %s", type(feed).__name__, key, err)
+                    else:
+                        if what in failing:
+                            failing.discard(what)
+                            log.info("refreshing %s %r works again", type(feed).__name__, key)
