@@ -27,6 +27,13 @@ measures:
   waitress, the callback, JSON; p50/p95/max) and the response body bytes (p50/p95/max,
   and bytes per second per wall: what one wall costs the network).
 
+The server's own figures come from the dashboard itself (``/api/timing``,
+dashboard/timing.py: time and CPU time per callback inside the server). A second live
+window then runs with the simulator stopped (SIGSTOP) once the worker has caught up:
+on this 2-core machine the simulator, worker, broker and the software-rendering
+browser compete with the dashboard for the CPU, and the two windows tell that apart
+(``--no-frozen`` skips it).
+
 The **baseline** runs in the same process tree, on the same machine at the same time: a
 bare Dash app (one ``dcc.Interval`` at the same period, one callback returning a number,
 served by waitress with the same threads), loaded and measured the same way. Ratios wall
@@ -201,6 +208,21 @@ def callbacks(browser, url: str, seconds: float, pages: int, modes: bool) -> dic
             "offline": not non_local_requests(urls), "main_thread": main_thread, "server": server}
 
 
+def _clear_timing(base: str) -> None:
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(base + "/api/timing", method="DELETE"), timeout=30).read()
+
+
+def _settle(redis_url: str, quiet_s: float = 10.0, limit_s: float = 300.0) -> None:
+    """Wait until the city's figures stop moving for ``quiet_s`` (the worker caught up)."""
+    last, since, t0 = None, time.monotonic(), time.monotonic()
+    while time.monotonic() - since < quiet_s and time.monotonic() - t0 < limit_s:
+        cur = _status(redis_url)
+        if cur != last:
+            last, since = cur, time.monotonic()
+        time.sleep(0.5)
+
+
 def _get_json(url: str) -> dict:
     import urllib.request
     with urllib.request.urlopen(url, timeout=30) as resp:
@@ -222,17 +244,22 @@ def running_up(redis_url: str, rate: float | None, start: str, logdir: Path):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 180
-        url = None
+        url = sim = None
         while url is None and time.monotonic() < deadline:
             line = up.stdout.readline()
             if not line and up.poll() is not None:
                 raise SystemExit(f"gridpulse up exited with {up.returncode}")
+            m = re.search(r"simulator: started \(pid (\d+)", line)
+            sim = int(m.group(1)) if m else sim
             m = re.search(r"dashboard: (http://\S+)", line)
             url = m.group(1).rstrip("/") if m else None
         if url is None:
             raise SystemExit("the dashboard did not come up")
-        yield url
+        yield url, sim
     finally:
+        if sim:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(sim, signal.SIGCONT)
         up.send_signal(signal.SIGINT)
         try:
             up.wait(60)
@@ -295,6 +322,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=None, help="simulator msg/s (default: the setting's)")
     ap.add_argument("--start", default="2026-11-27T08:30:00", help="simulated start, city time")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument("--no-frozen", dest="frozen", action="store_false",
+                    help="skip the second window with the simulator stopped")
     ap.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--interval-ms", type=int, default=1000, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -307,7 +336,7 @@ def main() -> None:
         base = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(base_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            with running_up(redis_srv.url, args.rate, args.start, Path(tmp)) as url:
+            with running_up(redis_srv.url, args.rate, args.start, Path(tmp)) as (url, sim):
                 print(f"wall at {url}; {args.warmup:.0f} s of live data first...", flush=True)
                 time.sleep(args.warmup)
                 before = _status(redis_srv.url)
@@ -315,10 +344,20 @@ def main() -> None:
                     fp = first_paint(browser, url + "/wall", args.loads, LIVE_JS, True)
                     fp_base = first_paint(browser, f"http://127.0.0.1:{base_port}/", args.loads,
                                           BASE_LIVE_JS, False)
+                    _clear_timing(url)
                     cb = callbacks(browser, url + "/wall", args.seconds, args.pages, True)
                     cb_base = callbacks(browser, f"http://127.0.0.1:{base_port}/", args.seconds,
                                         args.pages, False)
-                after = _status(redis_srv.url)
+                    after = _status(redis_srv.url)
+                    frozen = None
+                    if args.frozen and sim:
+                        # The same window with the simulator stopped and the worker caught up:
+                        # what is left is the wall itself and the browser drawing it.
+                        os.kill(sim, signal.SIGSTOP)
+                        _settle(redis_srv.url)
+                        _clear_timing(url)
+                        frozen = callbacks(browser, url + "/wall", args.seconds, args.pages, True)
+                        os.kill(sim, signal.SIGCONT)
         finally:
             base.terminate()
             base.wait(10)
@@ -351,6 +390,18 @@ def main() -> None:
             print(f"| {name} | {out} | {st['n']} | {st['server_ms']['p50']:.1f} | {st['server_ms']['p95']:.1f} | "
                   f"{st['server_ms']['max']:.1f} | {st['cpu_ms']['p50']:.1f} | {st['cpu_ms']['p95']:.1f} | "
                   f"{st['bytes']['p95']:,.0f} |")
+    if frozen:
+        print("\nsimulator stopped, worker caught up (the wall alone with its browser):")
+        print("| page | callback | n | server p50 ms | p95 | max | CPU p50 ms | p95 | JSON bytes p95 |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for out, st in list(frozen["server"]["callbacks"].items()) + [("**all**", frozen["server"]["all"])]:
+            print(f"| /wall | {out} | {st['n']} | {st['server_ms']['p50']:.1f} | {st['server_ms']['p95']:.1f} | "
+                  f"{st['server_ms']['max']:.1f} | {st['cpu_ms']['p50']:.1f} | {st['cpu_ms']['p95']:.1f} | "
+                  f"{st['bytes']['p95']:,.0f} |")
+        fticks = sum(1 for r in frozen["rows"] if r["out"] == "live") / frozen["seconds"] / frozen["pages"]
+        print(f"browser: live updates {fticks:.2f}/s per wall; main thread busy "
+              f"{frozen['main_thread']['TaskDuration'] * 100:.0f}%; bytes per wall "
+              f"{sum(r['bytes'] for r in frozen['rows']) / frozen['seconds'] / frozen['pages']:,.0f} B/s")
     mt = cb["main_thread"]
     ticks = sum(1 for r in cb["rows"] if r["out"] == "live") / cb["seconds"] / cb["pages"]
     print(f"\nbrowser: live updates {ticks:.2f}/s per wall (the interval asks 1/s); main thread busy "
@@ -359,7 +410,7 @@ def main() -> None:
     print(f"page errors: {len(cb['errors'])}; offline: {cb['offline']}")
     if args.json:
         args.json.write_text(json.dumps({"first_paint": fp, "first_paint_base": fp_base,
-                                         "callbacks": cb, "callbacks_base": cb_base,
+                                         "callbacks": cb, "callbacks_base": cb_base, "frozen": frozen,
                                          "before": before, "after": after}, indent=1))
 
 

@@ -5,7 +5,7 @@ live callback, by the callback's first output: wall-clock time inside the server
 the request reaching Flask to the answer leaving the view, so waiting for the GIL is
 in it but waiting in waitress's queue is not), the thread's CPU time, and the JSON
 bytes before compression. The newest ``keep`` answers per callback are kept; the
-summary gives count, p50, p95 and max.
+summary gives count, p50, p95 and max. ``DELETE /api/timing`` starts a new window.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ class CallbackTimes:
         """Add one answer of callback ``name``."""
         with self._lock:
             self._by.setdefault(name, deque(maxlen=self.keep)).append((server_ms, cpu_ms, size))
+
+    def clear(self) -> None:
+        """Forget every answer recorded so far."""
+        with self._lock:
+            self._by.clear()
 
     def summary(self) -> dict:
         """Per callback: n and p50/p95/max of server ms, CPU ms and bytes; and all together."""
@@ -79,6 +84,8 @@ def install(server: Flask, times: CallbackTimes) -> None:
                          resp.calculate_content_length() or 0)
         return resp
 
-    @server.route("/api/timing")
+    @server.route("/api/timing", methods=["GET", "DELETE"])
     def _timing():
+        if request.method == "DELETE":  # start a new window (bench/wall.py, between phases)
+            times.clear()
         return jsonify(times.summary())
