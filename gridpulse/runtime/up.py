@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,8 +80,25 @@ def _status(view: LiveView, settings: Settings) -> str:
             f"| open {k.open} | workers active {active}")
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM (a service manager's stop) and SIGINT both stop everything cleanly.
+
+    The children run in their own sessions (so a Ctrl-C reaches them only through this
+    process); without this, SIGTERM would kill this process alone and leave the worker,
+    simulator and dashboard running, and a shell that started ``gridpulse up`` in the
+    background (SIGINT ignored) could not stop it with ``kill -INT``.
+    """
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_up(settings: Settings, open_browser: bool = False, duration_s: float | None = None) -> int:
-    """Run everything until Ctrl-C (or ``duration_s``); returns an exit code."""
+    """Run everything until Ctrl-C, SIGTERM (or ``duration_s``); returns an exit code."""
+    _stop_on_signals()
     with contextlib.ExitStack() as stack:
         bootstrap = settings.kafka_bootstrap
         if bootstrap:
