@@ -94,9 +94,11 @@ def grid_fill_layer(version: str) -> dict:
 
 HEAT = "heat"
 SPOTLIGHT = "spotlight"
-# Today's new cases per hexagon: blue (few) to red (many), drawn under the points.
-HEAT_COLORS = [[20, 60, 120], [30, 110, 170], [40, 170, 200], [120, 210, 160], [250, 200, 70],
-               [255, 110, 50]]
+# Today's new cases per hexagon: pale yellow (few) to deep red (many), drawn under the
+# points. Warm on the dark blue map: a blue ramp vanished into it (seen in a screenshot).
+HEAT_COLORS = [[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60], [240, 59, 32],
+               [189, 0, 38]]
+HEAT_RADIUS_M = 2000  # ~8 px at the city's zoom: a district shows a dozen or more cells
 
 
 def heat_layer() -> dict:
@@ -105,8 +107,8 @@ def heat_layer() -> dict:
     one per grid with new cases today, weighted by its count (live.HeatFeed)."""
     return {"@@type": "HexagonLayer", "id": HEAT, "data": [], "getPosition": "@@=p",
             "getColorWeight": "@@=w", "colorAggregation": "SUM", "getElevationWeight": "@@=w",
-            "elevationAggregation": "SUM", "extruded": False, "radius": 1200, "coverage": 0.92,
-            "opacity": 0.5, "colorRange": HEAT_COLORS, "pickable": False, "visible": True}
+            "elevationAggregation": "SUM", "extruded": False, "radius": HEAT_RADIUS_M, "coverage": 0.9,
+            "opacity": 0.55, "colorRange": HEAT_COLORS, "pickable": False, "visible": True}
 
 
 def spotlight_layer(version: str) -> dict:

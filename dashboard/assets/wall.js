@@ -313,8 +313,7 @@
           // per-frame animation: a wall PC without a GPU must not redraw 60 times a second).
           // Today's new cases in hexagons, under the live points (kept once switched on).
           if (l.id === "workers" && state.heatOn && base.heat) {
-            layers.push(Object.assign({}, base.heat, {data: state.heatRows, visible: hexOn,
-              radius: 1200}));
+            layers.push(Object.assign({}, base.heat, {data: state.heatRows, visible: hexOn}));
           }
           layers.push(out);
           // The coverage fill sits on the district fills, under every outline. Once asked

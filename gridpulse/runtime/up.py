@@ -177,5 +177,5 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
                     _say(_status(view, settings))
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            _say("Ctrl-C: shutting down...")
+            _say("Ctrl-C or SIGTERM: shutting down...")
         return 0
