@@ -26,8 +26,8 @@ from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
 from . import alerts_ui, api, callbacks, deck, layout, timing
-from .gridfill import GridFillFeed
 from .geometry import static_docs
+from .gridfill import GridFillFeed
 from .pages import Pages
 from .positions import PositionFeed
 from .visits import visit_view
@@ -64,7 +64,7 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     app = dash.Dash(__name__, title=f"{city.name} · 网格实时态势", assets_folder=str(ASSETS),
                     serve_locally=True, update_title=None, suppress_callback_exceptions=True,
                     # Callback answers compressed (flask-compress: brotli/gzip as the browser
-                    # accepts): the full worker-position snapshot shrinks ~4x (bench/wall.py).
+                    # accepts): the full worker-position snapshot shrinks ~3x (bench/wall.py).
                     compress=True)
     # Server time per callback, at /api/timing (bench/wall.py reads it).
     timing.install(app.server, timing.CallbackTimes())
@@ -84,7 +84,7 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
                          settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
     wall = walls.build("zh")
     app.layout = layout.root()
-    # The coverage array is in the order of the static grid geometry (grids.json).
+    # The grid colours' arrays are in the order of the static grid geometry (grids.json).
     coverage = GridFillFeed(visits, [code for code, _ in city.rings("grid")])
     pages = Pages(city, visits, settings.timezone, version, wall,
                   int(settings.track_gap_minutes * 60_000))
