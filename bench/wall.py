@@ -34,7 +34,7 @@ on this 2-core machine the simulator, worker, broker and the software-rendering
 browser compete with the dashboard for the CPU, and the two windows tell that apart
 (``--no-frozen`` skips it).
 
-The **baseline** runs in the same process tree, on the same machine at the same time: a
+The **baseline** runs in the same process tree, after the wall, while the same system runs: a
 bare Dash app (one ``dcc.Interval`` at the same period, one callback returning a number,
 served by waitress with the same threads), loaded and measured the same way. Ratios wall
 / baseline say what gridpulse adds to what Dash itself costs.
