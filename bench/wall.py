@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 
 from gridpulse.runtime.local_server import free_port  # noqa: E402
 from gridpulse.runtime.redis_server import EmbeddedRedis  # noqa: E402
+from dashboard.timing import percentile  # noqa: E402
 from tests.browser import launch_chromium, non_local_requests  # noqa: E402
 
 CASE_TILES = ("tile-new-today", "tile-last-hour", "tile-open", "tile-overdue")
@@ -79,10 +80,7 @@ BASE_LIVE_JS = ("() => { const ok = /[0-9]/.test((document.getElementById('n') |
 
 
 def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return percentile(xs, q, empty=float("nan"))
 
 
 # --- the baseline: a bare Dash app -------------------------------------------------
@@ -313,6 +311,17 @@ def _callbacks_table(name: str, cb: dict) -> tuple[list[str], dict]:
     return lines, summary
 
 
+def _print_server_table(windows) -> None:
+    """The /api/timing summaries of ``(page name, callbacks window)`` pairs as one table."""
+    print("| page | callback | n | server p50 ms | p95 | max | CPU p50 ms | p95 | JSON bytes p95 |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, c in windows:
+        for out, st in list(c["server"]["callbacks"].items()) + [("**all**", c["server"]["all"])]:
+            print(f"| {name} | {out} | {st['n']} | {st['server_ms']['p50']:.1f} | {st['server_ms']['p95']:.1f} | "
+                  f"{st['server_ms']['max']:.1f} | {st['cpu_ms']['p50']:.1f} | {st['cpu_ms']['p95']:.1f} | "
+                  f"{st['bytes']['p95']:,.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loads", type=int, default=5, help="cold and warm loads each (default 5)")
@@ -383,21 +392,10 @@ def main() -> None:
     print(f"bytes per wall: {s_wall['bytes_per_s']:,.0f} B/s; largest single update {s_wall['max_bytes']:,} B "
           f"(bare Dash: {s_base['bytes_per_s']:,.0f} B/s)")
     print("\nin the server (dashboard/timing.py, /api/timing: from Flask to the answer, GIL waits included):")
-    print("| page | callback | n | server p50 ms | p95 | max | CPU p50 ms | p95 | JSON bytes p95 |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, c in (("/wall", cb), ("bare Dash", cb_base)):
-        for out, st in list(c["server"]["callbacks"].items()) + [("**all**", c["server"]["all"])]:
-            print(f"| {name} | {out} | {st['n']} | {st['server_ms']['p50']:.1f} | {st['server_ms']['p95']:.1f} | "
-                  f"{st['server_ms']['max']:.1f} | {st['cpu_ms']['p50']:.1f} | {st['cpu_ms']['p95']:.1f} | "
-                  f"{st['bytes']['p95']:,.0f} |")
+    _print_server_table((("/wall", cb), ("bare Dash", cb_base)))
     if frozen:
         print("\nsimulator stopped, worker caught up (the wall alone with its browser):")
-        print("| page | callback | n | server p50 ms | p95 | max | CPU p50 ms | p95 | JSON bytes p95 |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-        for out, st in list(frozen["server"]["callbacks"].items()) + [("**all**", frozen["server"]["all"])]:
-            print(f"| /wall | {out} | {st['n']} | {st['server_ms']['p50']:.1f} | {st['server_ms']['p95']:.1f} | "
-                  f"{st['server_ms']['max']:.1f} | {st['cpu_ms']['p50']:.1f} | {st['cpu_ms']['p95']:.1f} | "
-                  f"{st['bytes']['p95']:,.0f} |")
+        _print_server_table((("/wall", frozen),))
         fticks = sum(1 for r in frozen["rows"] if r["out"] == "live") / frozen["seconds"] / frozen["pages"]
         print(f"browser: live updates {fticks:.2f}/s per wall; main thread busy "
               f"{frozen['main_thread']['TaskDuration'] * 100:.0f}%; bytes per wall "

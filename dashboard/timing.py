@@ -19,9 +19,10 @@ from flask import Flask, g, jsonify, request
 DASH_UPDATE = "/_dash-update-component"
 
 
-def _pct(xs: list[float], q: float) -> float:
+def percentile(xs: list[float], q: float, empty: float = 0.0) -> float:
+    """The ``q`` quantile of ``xs`` (nearest rank), ``empty`` for no values."""
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else 0.0
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else empty
 
 
 class CallbackTimes:
@@ -52,7 +53,7 @@ class CallbackTimes:
             out = {"n": len(rs)}
             for i, what in enumerate(("server_ms", "cpu_ms", "bytes")):
                 xs = [r[i] for r in rs]
-                out[what] = {"p50": round(_pct(xs, .5), 2), "p95": round(_pct(xs, .95), 2),
+                out[what] = {"p50": round(percentile(xs, .5), 2), "p95": round(percentile(xs, .95), 2),
                              "max": round(max(xs, default=0), 2)}
             return out
 
