@@ -103,17 +103,15 @@ class LiveView:
 
     def counters(self, fields: list[str], kind: str = CASE) -> list[int]:
         """Sum of each counter field over the partitions of ``kind`` (case or GPS KPIs)."""
-        parts = self.partitions(kind)
-        key = self.k.kpi if kind == CASE else self.k.gkpi
+        key = self.kpi_key(kind)
         pipe = self.r.pipeline(transaction=False)
-        for p in parts:
+        for p in self.partitions(kind):
             pipe.hmget(key(p), fields)
-        total = [0] * len(fields)
-        for vals in pipe.execute():
-            for i, v in enumerate(vals):
-                if v:
-                    total[i] += int(v)
-        return total
+        return sum_replies(pipe.execute(), len(fields))
+
+    def kpi_key(self, kind: str):
+        """The key function of the counter hash per partition of ``kind``."""
+        return self.k.kpi if kind == CASE else self.k.gkpi
 
     def reader(self, fields: list[str], kind: str = CASE) -> "CounterReader":
         """A prepared :meth:`counters` for a fixed, long list of fields (CounterReader)."""
@@ -287,6 +285,16 @@ class LiveView:
         return out
 
 
+def sum_replies(replies, n: int) -> list[int]:
+    """Per field, the sum of the HMGET replies of every partition (missing counts 0)."""
+    total = [0] * n
+    for vals in replies:
+        for i, v in enumerate(vals):
+            if v:
+                total[i] += int(v)
+    return total
+
+
 class CounterReader:
     """:meth:`LiveView.counters` of one fixed list of fields, read again and again.
 
@@ -308,7 +316,7 @@ class CounterReader:
         conn = pool.get_connection()
         try:
             if parts != self._parts:
-                key = self.view.k.kpi if self.kind == CASE else self.view.k.gkpi
+                key = self.view.kpi_key(self.kind)
                 self._packed = [conn.pack_command("HMGET", key(p), *self.fields) for p in parts]
                 self._parts = parts
             for packed in self._packed:
@@ -319,10 +327,5 @@ class CounterReader:
             raise
         finally:
             pool.release(conn)
-        total = [0] * len(self.fields)
-        for vals in replies:
-            for i, v in enumerate(vals):
-                if v:
-                    total[i] += int(v)
-        return total
+        return sum_replies(replies, len(self.fields))
 
