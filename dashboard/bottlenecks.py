@@ -59,6 +59,15 @@ def dept_rows(doc: dict, lang: str) -> list:
     ]) for r in doc["departments"]]
 
 
+def _table_panel(title: str, head: list[str], rows: list, body_id: str, lang: str) -> html.Div:
+    """A titled panel holding one table: header labels (text keys, "" for none) and rows."""
+    return html.Div(className="panel b-panel", children=[
+        html.Div(className="panel-title", children=[html.Span(className="panel-mark"), title]),
+        html.Table(className="d-table b-table", children=[
+            html.Thead(html.Tr([html.Th(T(h, lang) if h else "") for h in head])),
+            html.Tbody(rows, id=body_id)])])
+
+
 def page(city: CityModel, view: LiveView, query: dict) -> html.Div:
     lang = lang_of(query)
     code = (query.get("area") or [city.code])[0] or city.code
@@ -78,18 +87,8 @@ def page(city: CityModel, view: LiveView, query: dict) -> html.Div:
     body = [
         picker,
         html.Div(className="b-body", children=[
-            html.Div(className="panel b-panel", children=[
-                html.Div(className="panel-title", children=[html.Span(className="panel-mark"),
-                                                            T("d_by_stage", lang)]),
-                html.Table(className="d-table b-table", children=[
-                    html.Thead(html.Tr([html.Th(T(h, lang) if h else "") for h in stage_head])),
-                    html.Tbody(stage_rows(doc, lang), id="b-stages")])]),
-            html.Div(className="panel b-panel", children=[
-                html.Div(className="panel-title", children=[html.Span(className="panel-mark"),
-                                                            T("d_by_dept", lang)]),
-                html.Table(className="d-table b-table", children=[
-                    html.Thead(html.Tr([html.Th(T(h, lang) if h else "") for h in dept_head])),
-                    html.Tbody(dept_rows(doc, lang), id="b-depts")])]),
+            _table_panel(T("d_by_stage", lang), stage_head, stage_rows(doc, lang), "b-stages", lang),
+            _table_panel(T("d_by_dept", lang), dept_head, dept_rows(doc, lang), "b-depts", lang),
         ]),
         dcc.Store(id="b-area", data={"code": code, "lang": lang}),
         dcc.Interval(id="b-tick", interval=REFRESH_MS),
