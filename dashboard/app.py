@@ -72,7 +72,7 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     app.css.config.serve_locally = True
 
     views = deck.district_views(city)
-    spec = {"spec": deck.base_spec(city, version, _label_chars(city, string.ascii_letters + "-',.")),
+    spec = {**deck.base_spec(city, version, _label_chars(city, string.ascii_letters + "-',.")),
             "labels": [{"c": d.code, "n": d.name, "ne": d.name_en or d.name,
                         "x": [round(d.centroid[0], 4), round(d.centroid[1], 4)], "v": views[d.code]}
                        for d in city.districts],

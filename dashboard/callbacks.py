@@ -136,7 +136,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
         Input("live", "data"), State("texts", "data"))
     app.clientside_callback(
         ClientsideFunction("gridpulse", "deck"),
-        Output("map", "data"), Output("coverage-legend", "className"),
+        Output("map-base", "data"), Output("map", "data"), Output("coverage-legend", "className"),
         Input("live", "data"), Input("positions", "data"), Input("coverage", "data"),
         Input("map-mode", "value"), Input("heat", "data"), Input("map-heat", "value"),
         Input("spot", "data"), State("deck-base", "data"), State("texts", "data"))

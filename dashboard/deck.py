@@ -1,8 +1,9 @@
-"""The map as a pydeck spec: static layers by URL, live layers as empty slots.
+"""The map as pydeck specs: static layers by URL, live layers as empty slots.
 
-The spec is built once per app and sent once, inside the layout. The browser's
+The specs are built once per app and sent once, inside the layout: one for the static
+canvas under the map, one for the live canvas over it (``base_spec``). The browser's
 clientside callback (assets/wall.js) fills the live slots (case points, worker dots,
-district labels) and hands the result to ``dash_deck.DeckGL``. Static layers carry a
+district labels) and hands both to their ``dash_deck.DeckGL``. Static layers carry a
 URL as ``data``: the string never changes between ticks, so deck.gl fetches each file
 once and never re-tessellates the 12,216 grid outlines.
 """
@@ -17,8 +18,9 @@ import pydeck as pdk
 from gridpulse.city import CityModel
 
 STATIC_ROUTE = "/gp/static"
-# Layer ids the browser fills with live data ("grid-fill" only once a browser asks for
-# coverage colours: its geometry, gridfill.json, is fetched on demand, not with the wall).
+# Layer ids the browser fills with live data, on the live canvas ("grid-fill", on the
+# static canvas, only once a browser asks for grid colours: its geometry, gridfill.json,
+# is fetched on demand, not with the wall).
 LIVE_SLOTS = ("workers", "cases", "cases-new", "labels")
 GRID_FILL = "grid-fill"
 
@@ -129,10 +131,24 @@ def district_views(city: CityModel, panel: tuple[int, int] = MAP_PANEL_PX) -> di
     return out
 
 
-def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
-    """The deck/json document of the map, with ``data: []`` in the live slots."""
-    layers = [
-        *static_layers(version),
+def base_spec(city: CityModel, version: str, label_chars: str) -> dict[str, dict]:
+    """The map as two deck/json documents drawn on two stacked canvases.
+
+    ``under``: the static outlines (districts, grids, towns), redrawn only when the grid
+    colours, the spotlit district or the view change. ``over``: the live slots
+    (``data: []``: worker dots, cases, pulsing rings, district labels), redrawn every
+    tick. deck.gl redraws every layer of a canvas when any one changes, and the 12,216
+    grid outlines cost far more to draw than the live layers (software WebGL: ~0.1
+    redraws/s with them on the live canvas, ~1/s without; docs/performance.md), so the
+    once-a-second updates must not redraw them. Neither view pans or zooms (the two
+    canvases must show the same view; the playlist moves both): the wall is a display,
+    the drill-down pages are the interactive maps.
+    """
+    view = initial_view(city)
+    under = to_doc(pdk.Deck(layers=static_layers(version), initial_view_state=view,
+                            views=[pdk.View("MapView", controller=False)], map_provider=None,
+                            map_style=None))
+    live = [
         # Pickable so that a dot names its terminal (tooltip) and a click opens its day.
         pdk.Layer("ScatterplotLayer", id="workers", data=[], get_position="p",
                   get_fill_color=[0, 240, 190, 190], get_radius=1.8, pickable=True),
@@ -146,8 +162,8 @@ def base_spec(city: CityModel, version: str, label_chars: str) -> dict:
                   get_text_anchor="'middle'", get_alignment_baseline="'center'",
                   line_height=1.25),
     ]
-    deck = pdk.Deck(layers=layers, initial_view_state=initial_view(city),
-                    views=[pdk.View("MapView", controller=True)], map_provider=None, map_style=None)
-    doc = to_doc(deck, label_chars)
-    doc["pickingRadius"] = 6  # worker dots are ~2 px: a click near one still opens its day
-    return doc
+    over = to_doc(pdk.Deck(layers=live, initial_view_state=view,
+                           views=[pdk.View("MapView", controller=False)], map_provider=None,
+                           map_style=None), label_chars)
+    over["pickingRadius"] = 6  # worker dots are ~2 px: a click near one still opens its day
+    return {"under": under, "over": over}

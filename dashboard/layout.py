@@ -174,8 +174,9 @@ def _spotlight(T: dict) -> html.Div:
 
 def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_ms: int,
           *, kiosk: bool = False, playlist: bool = False, dwell_s: int = 20) -> html.Div:
-    """The whole page; ``spec`` is the map's base document (deck.py) plus district labels,
-    ``texts`` the language's tables (texts.py, with ``districts`` and ``tiles`` added)."""
+    """The whole page; ``spec`` is the map's two base documents (deck.base_spec: ``under``
+    and ``over``) plus district labels, ``texts`` the language's tables (texts.py, with
+    ``districts`` and ``tiles`` added)."""
     T = texts["ui"]
     header = html.Header(className="topbar", children=[
         html.Div(className="brand", children=[
@@ -202,9 +203,15 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
         _panel(T["districts"], html.Div(id="district-rank", className="district-rank"), "panel-rank"),
     ])
     centre = html.Section(className="col col-map", children=[
-        dash_deck.DeckGL(id="map", data={"initialViewState": spec["spec"]["initialViewState"]},
-                         style={"background": "#050b16"}, enableEvents=["click"],
-                         tooltip={"html": T["worker_tooltip"], "style": TOOLTIP_STYLE}),
+        # Two canvases (deck.base_spec): the static outlines under, the live layers over
+        # (transparent; it alone takes the clicks and shows the tooltips).
+        html.Div(className="map-stack", children=[
+            dash_deck.DeckGL(id="map-base", data={"initialViewState": spec["under"]["initialViewState"]},
+                             style={"background": "#050b16", "pointerEvents": "none"}),
+            dash_deck.DeckGL(id="map", data={"initialViewState": spec["over"]["initialViewState"]},
+                             enableEvents=["click"],
+                             tooltip={"html": T["worker_tooltip"], "style": TOOLTIP_STYLE}),
+        ]),
         _legend(T, texts["severities"]),
         _map_mode(T),
         _spotlight(T),

@@ -34,10 +34,10 @@
     cases: new Map(),      // case id -> [case, ts (epoch ms), lon, lat, category, severity]
     workers: new Map(),    // terminal id -> [lon, lat]
     liveSeq: null, posSeq: null, lastLiveAt: 0, wm: 0, window: 3600000,
-    workerRows: [], mapKey: null,
+    workerRows: [], mapKey: null, underKey: null,
     cov: null, covSeq: null, covWindow: null, covKey: 0, covExpr: null, covBuiltAt: 0,
     covDirty: false, fillOn: false,
-    heatRows: [], heatSeq: null, heatOn: false, spotOn: false,
+    heatRows: [], heatSeq: null, heatOn: false,
   };
 
   function h(type, props) {
@@ -250,6 +250,61 @@
     });
   }
 
+  /* The static canvas: district fills, the grid colours (once asked for, kept in the
+   * list and hidden when off, so gridfill.json loads only once), grid and town outlines,
+   * the playlist's spotlit district. */
+  function underDoc(base, coloured, fill, spot, view, u) {
+    var layers = [];
+    base.under.layers.forEach(function (l) {
+      layers.push(l);
+      if (l.id === "districts" && state.fillOn && base.gridfill) {
+        var f = fill || state.covExpr;
+        layers.push(Object.assign({}, base.gridfill, {
+          visible: coloured && !!fill,
+          getFillColor: f ? f.expr : [0, 0, 0, 0],
+          updateTriggers: {getFillColor: f ? f.key : 0}}));
+      }
+      if (l.id === "towns" && spot && base.spotlight) {
+        layers.push(Object.assign({}, base.spotlight, {
+          getLineColor: "@@=c === '" + spot.code + "' ? " + JSON.stringify(SPOT_COLOR) + " : [0, 0, 0, 0]",
+          getLineWidth: Math.round(4 * u), updateTriggers: {getLineColor: spot.code}}));
+      }
+    });
+    var doc = Object.assign({}, base.under, {layers: layers});
+    if (view) { doc.initialViewState = view; }
+    return doc;
+  }
+
+  /* The live canvas: today's hexagons (once switched on, under the points), worker
+   * dots, cases and the newest cases' rings, district labels with their open counts. */
+  function overDoc(base, live, hexOn, view, texts, en, u) {
+    var cr = caseRows();
+    var labels = [];
+    if (live && base.labels) {
+      var open = {};
+      live.districts.forEach(function (d) { open[d[0]] = d[1]; });
+      labels = base.labels.map(function (l) {
+        var name = en ? (l.ne || l.n) : l.n;
+        return {x: l.x, t: name + "\n" + (open[l.c] === undefined ? "" : fmtNum(open[l.c], texts))};
+      });
+    }
+    var slots = {"workers": state.workerRows, "cases": cr[0], "cases-new": cr[1], "labels": labels};
+    var layers = [];
+    if (state.heatOn && base.heat) {
+      layers.push(Object.assign({}, base.heat, {data: state.heatRows, visible: hexOn}));
+    }
+    base.over.layers.forEach(function (l) {
+      // The newest cases pulse: their rings swell and fade on alternate ticks (no
+      // per-frame animation: a wall PC without a GPU must not redraw 60 times a second).
+      var out = (l.id in slots) ? Object.assign({}, l, {data: slots[l.id]}) : l;
+      if (l.id === "labels") { out = Object.assign({}, out, {getSize: Math.round(18 * u)}); }
+      layers.push(out);
+    });
+    var doc = Object.assign({}, base.over, {layers: layers});
+    if (view) { doc.initialViewState = view; }
+    return doc;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridpulse: {
       /* Live payload -> tiles (texts.tiles.tiles: [payload key, is a rate] in output
@@ -270,11 +325,15 @@
         return tiles.concat(subs, [live.clock ? live.clock.slice(11) : "--:--:--", date,
                 trendFigure(live, texts), tickerRows(live, texts), districtRows(live, texts)]);
       },
-      /* Static spec + live cases + worker positions + district labels (+ grid coverage
-       * colours when the selector asks) -> deck document, and the legend's class. */
+      /* Static spec + live cases + worker positions + district labels (+ grid colours
+       * when the selector asks) -> the two deck documents (deck.base_spec: static
+       * outlines under, live layers over) and the legend's class. The static canvas gets
+       * a new document only when its colours, the spotlit district or the view change:
+       * redrawing its 12,216 outlines every tick is what kept a wall without a GPU from
+       * updating once a second. */
       deck: function (live, pos, cov, mode, heat, heatOn, spot, base, texts) {
         var nu = window.dash_clientside.no_update;
-        if (!base) { return [nu, nu]; }
+        if (!base) { return [nu, nu, nu]; }
         mergeLive(live);
         mergePositions(pos);
         mergeCoverage(cov);
@@ -287,60 +346,26 @@
         var fill = coloured ? covExpr(mode) : null;
         if (coloured) { state.fillOn = true; }
         var legend = !coloured ? "cov-legend hidden" : (CASE_MODES[mode] ? "cov-legend cases" : "cov-legend");
-        // Same event time, same positions, same counts, same colours: nothing on the map
-        // can differ, so skip the redraw (a replay paused or a quiet night costs no GPU time).
-        var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq
-          + "|" + mode + "|" + (fill ? fill.key : "-") + "|" + hexOn + "|" + state.heatSeq
-          + "|" + (spot ? spot.code : "-");
-        if (key === state.mapKey) { return [nu, legend]; }
-        state.mapKey = key;
-        var cr = caseRows();
-        var labels = [];
-        if (live && base.labels) {
-          var open = {};
-          live.districts.forEach(function (d) { open[d[0]] = d[1]; });
-          labels = base.labels.map(function (l) {
-            var name = en ? (l.ne || l.n) : l.n;
-            return {x: l.x, t: name + "\n" + (open[l.c] === undefined ? "" : fmtNum(open[l.c], texts))};
-          });
-        }
-        var slots = {"workers": state.workerRows, "cases": cr[0], "cases-new": cr[1], "labels": labels};
-        var layers = [];
-        base.spec.layers.forEach(function (l) {
-          var out = (l.id in slots) ? Object.assign({}, l, {data: slots[l.id]}) : l;
-          if (l.id === "labels") { out = Object.assign({}, out, {getSize: Math.round(18 * u)}); }
-          // The newest cases pulse: their rings swell and fade on alternate ticks (no
-          // per-frame animation: a wall PC without a GPU must not redraw 60 times a second).
-          // Today's new cases in hexagons, under the live points (kept once switched on).
-          if (l.id === "workers" && state.heatOn && base.heat) {
-            layers.push(Object.assign({}, base.heat, {data: state.heatRows, visible: hexOn}));
-          }
-          layers.push(out);
-          // The coverage fill sits on the district fills, under every outline. Once asked
-          // for it stays in the list (hidden when off), so gridfill.json loads only once.
-          if (l.id === "districts" && state.fillOn && base.gridfill) {
-            var f = fill || state.covExpr;
-            layers.push(Object.assign({}, base.gridfill, {
-              visible: coloured && !!fill,
-              getFillColor: f ? f.expr : [0, 0, 0, 0],
-              updateTriggers: {getFillColor: f ? f.key : 0}}));
-          }
-          // The playlist's spotlit district: a bright outline over the district fills.
-          if (l.id === "towns" && spot && base.spotlight) {
-            state.spotOn = true;
-            layers.push(Object.assign({}, base.spotlight, {
-              getLineColor: "@@=c === '" + spot.code + "' ? " + JSON.stringify(SPOT_COLOR) + " : [0, 0, 0, 0]",
-              getLineWidth: Math.round(4 * u), updateTriggers: {getLineColor: spot.code}}));
-          }
-        });
-        var doc = Object.assign({}, base.spec, {layers: layers});
+        var view = null;
         if (spot) {
           var lab = (base.labels || []).filter(function (l) { return l.c === spot.code; })[0];
-          if (lab && lab.v) {
-            doc.initialViewState = Object.assign({}, lab.v, {transitionDuration: 1200});
-          }
+          if (lab && lab.v) { view = Object.assign({}, lab.v, {transitionDuration: 1200}); }
         }
-        return [doc, legend];
+        var under = nu, over = nu;
+        var underKey = mode + "|" + (fill ? fill.key : "-") + "|" + state.fillOn + "|" + (spot ? spot.code : "-");
+        if (underKey !== state.underKey) {
+          state.underKey = underKey;
+          under = underDoc(base, coloured, fill, spot, view, u);
+        }
+        // Same event time, same positions, same counts: nothing on the live canvas can
+        // differ, so skip the redraw (a replay paused or a quiet night costs no GPU time).
+        var key = (live ? live.wm + "|" + JSON.stringify(live.districts) : "-") + "|" + state.posSeq
+          + "|" + hexOn + "|" + state.heatSeq + "|" + (spot ? spot.code : "-");
+        if (key !== state.mapKey) {
+          state.mapKey = key;
+          over = overDoc(base, live, hexOn, view, texts, en, u);
+        }
+        return [under, over, legend];
       },
       /* The slow side payload (live.WallFeeds) -> the overdue board (most late first,
        * CaseList order) and the alerts panel (open count, newest few). */

@@ -185,10 +185,11 @@ def test_wall_worker_dot_opens_its_day(served):
         x = box["x"] + box["width"] / 2 + (lon - v.longitude) / 360 * scale
         y = box["y"] + box["height"] / 2 - (merc(lat) - merc(v.latitude)) * scale / (2 * math.pi)
         page.mouse.move(x, y)
-        page.wait_for_function("() => { const t = document.querySelector('.deck-tooltip');"
+        # The live canvas's tooltip (the static canvas under it has one too, never shown).
+        page.wait_for_function("() => { const t = document.querySelector('#map ~ .deck-tooltip');"
                                " return t && t.style.display !== 'none' && /T[0-9]+/.test(t.innerText); }",
                                timeout=30_000)
-        tip = page.inner_text(".deck-tooltip")
+        tip = page.inner_text("#map ~ .deck-tooltip")
         with page.context.expect_page(timeout=30_000) as opened:
             page.mouse.click(x, y)
         replay = opened.value
