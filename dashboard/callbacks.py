@@ -1,7 +1,7 @@
 """Dash callbacks: thin server adapters over Redis and clientside renderers.
 
-Server side (no rendering): the page for the URL (pages.py), the 1-second live payload
-(a few Redis reads), and from memory, kept fresh by a background pump (pump.py): the
+Server side (no rendering): the page for the URL (pages.py), and from memory, kept
+fresh by a background pump (pump.py): the 1-second live payload (live.LiveFeed), the
 overdue board and alerts summary (live.WallFeeds, on the slower tick), the slower
 worker-position delta, the per-grid colours (gridfill.GridFillFeed: cases or coverage),
 today's hexagon counts (gridfill.HeatFeed); and the playlist's spotlit district.
@@ -52,8 +52,9 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     heat = HeatFeed(view, city, tz)
     # The whole-city feeds are re-read in the background while browsers ask for them:
     # a callback answers from memory (pump.py).
+    live_feed = live.LiveFeed(view, visits, city, tz)
     pump = FeedPump()
-    for f in (feed, coverage, heat, feeds):
+    for f in (live_feed, feed, coverage, heat, feeds):
         pump.add(f)
     pump.start()
     districts = [d.code for d in city.districts]
@@ -65,7 +66,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     @app.callback(Output("live", "data"), Output("case-cursor", "data"),
                   Input("tick", "n_intervals"), State("case-cursor", "data"))
     def _live(_n, cursor):
-        doc = live.payload(view, visits, city, tz, cursor)
+        doc = live_feed.read(cursor)
         doc["seq"] = seq.next()
         return doc, doc["case_cursor"]
 

@@ -2,7 +2,8 @@
 
 One small JSON document a tick: the clock, the tile figures, the 60-minute trend, the
 ticker, open cases per district and the cases reported since the browser's cursor (map
-points, keyed by case id). On the slower tick, :class:`WallFeeds` (read at most every
+points, keyed by case id). :class:`LiveFeed` reads it once for every browser and cuts
+each browser's map points from the window of cases it holds. On the slower tick, :class:`WallFeeds` (read at most every
 few seconds, shared by every browser) sends the overdue board (CaseList, most late
 first) and the alerts summary (AlertBoard). Static geometry never travels here (geometry.py), nor do the
 per-grid coverage colours or today's hexagon counts (coverage.py, sent only when they
@@ -111,9 +112,9 @@ class WallFeeds:
         return self._doc
 
 
-def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
-            case_cursor: int | None, feeds: WallFeeds | None = None) -> dict:
-    """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""
+def shared_doc(view: LiveView, visits: VisitView, city: CityModel, tz: str) -> dict:
+    """The part of the live document every browser gets alike: the clock, the tiles, the
+    trend, open cases per district and the ticker (no map points)."""
     wm = view.watermark()
     k = view.kpis(city.code, now=wm)
     # The visit figures are VisitView's (what /api/visits answers): a handful of counter
@@ -122,10 +123,7 @@ def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
     districts = [d.code for d in city.districts]
     opened = view.open_by_area(districts)
     ticker = view.recent_cases(TICKER_ROWS)
-    floor = wm - CASE_WINDOW_MS
-    since = floor if case_cursor is None else max(floor, case_cursor - CASE_OVERLAP_MS)
-    cases = view.recent_cases(since=since) if wm else []
-    doc = {
+    return {
         "wm": wm,
         "clock": fmt_local(wm, tz) if wm else "",
         "weekday": datetime.fromtimestamp(wm / 1000, tz=ZoneInfo(tz)).weekday() if wm else 0,
@@ -139,10 +137,74 @@ def payload(view: LiveView, visits: VisitView, city: CityModel, tz: str,
         "districts": [[code, opened.get(code, 0)] for code in districts],
         "ticker": [[c["ts"], c["district"], c["category"], c["severity"], c["stage"], c["case"]]
                    for c in ticker],
-        "cases": [_case_row(c, wm) for c in cases if c.get("lon") is not None],
-        "case_cursor": max((c["ts"] for c in cases), default=case_cursor or floor),
         "window": CASE_WINDOW_MS,
     }
-    if feeds is not None:
-        doc.update(feeds.read())
-    return doc
+
+
+def merge_cases(held: dict[str, dict], new: list[dict], floor: int) -> None:
+    """Add ``new`` recent cases to ``held`` (by case id) and drop those reported before
+    ``floor``: the cases of the map's window, kept in memory between reads."""
+    for c in new:
+        if c.get("lon") is not None:
+            held[c["case"]] = c
+    for case in [case for case, c in held.items() if c["ts"] < floor]:
+        del held[case]
+
+
+def browser_cases(held: dict[str, dict], wm: int, case_cursor: int | None) -> tuple[list[list], int]:
+    """The map rows a browser whose newest case is ``case_cursor`` still needs (newest
+    first; re-sent from a margin before its cursor, see CASE_OVERLAP_MS) and its next cursor."""
+    floor = wm - CASE_WINDOW_MS
+    since = floor if case_cursor is None else max(floor, case_cursor - CASE_OVERLAP_MS)
+    cases = sorted((c for c in held.values() if c["ts"] >= since),
+                   key=lambda c: (c["ts"], c["case"]), reverse=True)
+    return ([_case_row(c, wm) for c in cases],
+            max((c["ts"] for c in cases), default=case_cursor or floor))
+
+
+class LiveFeed:
+    """The 1-second live document, read once for every browser at most every
+    ``min_age_s`` (FeedPump: in the background while some browser asks).
+
+    Each browser still gets only the map points it lacks (its own case cursor), cut
+    from the window of recent cases held here; so a callback touches no Redis, and ten
+    walls cost Redis what one does.
+    """
+
+    def __init__(self, view: LiveView, visits: VisitView, city: CityModel, tz: str,
+                 min_age_s: float = 0.5) -> None:
+        self.view, self.visits, self.city, self.tz = view, visits, city, tz
+        self.min_age_s = min_age_s
+        self.asked = Asked()
+        self._read_lock = threading.Lock()  # one reader at a time (pump thread or a first ask)
+        self._lock = threading.Lock()
+        self._at = -1e18
+        self._doc: dict = {}
+        self._cases: dict[str, dict] = {}
+        self._cursor: int | None = None
+
+    def refresh_key(self, _key=None) -> None:
+        """Re-read the shared document and the cases reported since the last read,
+        unless they were read within ``min_age_s``."""
+        with self._read_lock:
+            if time.monotonic() - self._at < self.min_age_s:
+                return
+            doc = shared_doc(self.view, self.visits, self.city, self.tz)
+            wm = doc["wm"]
+            floor = wm - CASE_WINDOW_MS
+            since = floor if self._cursor is None else max(floor, self._cursor - CASE_OVERLAP_MS)
+            new = self.view.recent_cases(since=since) if wm else []
+            cases = dict(self._cases)
+            merge_cases(cases, new, floor)
+            with self._lock:
+                self._doc, self._cases, self._at = doc, cases, time.monotonic()
+                self._cursor = max((c["ts"] for c in new), default=self._cursor)
+
+    def read(self, case_cursor: int | None) -> dict:
+        """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""
+        if self.asked.ask("live", bool(self._doc)):
+            self.refresh_key()
+        with self._lock:
+            doc, held = self._doc, self._cases
+        rows, cursor = browser_cases(held, doc.get("wm", 0), case_cursor)
+        return {**doc, "cases": rows, "case_cursor": cursor}
