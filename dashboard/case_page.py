@@ -180,7 +180,7 @@ def page(city: CityModel, view: LiveView, rules, board: AlertBoard, tz: str, ver
         # and the worker's day are then three clicks from the wall (wall, district, case).
         day = fmt_local(doc["reported"], tz, "%Y-%m-%d")
         links.insert(0, html.A(f"{T('d_to_worker_day', lang)} · {doc['reporter']}", id="c-worker-link",
-                               className="nav-link", href=f"/worker/{doc['reporter']}?day={day}"))
+                               className="nav-link", href=with_lang(f"/worker/{doc['reporter']}?day={day}", lang)))
     side = html.Aside(className="c-side", children=[
         html.Div(className="panel", children=[
             html.Div(className="panel-title", children=[html.Span(className="panel-mark"), T("d_case_facts", lang)]),

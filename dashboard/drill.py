@@ -207,13 +207,13 @@ def grid_workers(city: CityModel, visits: VisitView, tz: str, grid: str, lang: s
     rows = sorted((s for s in visits.days(day).values() if s["grid"] == grid), key=lambda s: s["terminal"])
     head = ["r_worker", "r_terminal", "r_first", "r_last", "r_dist_km", "r_duty", "r_visits", ""]
     body = [html.Tr(className="d-worker", children=[
-        html.Td(html.A(s["worker"], href=f"/worker/{s['worker']}?day={date}",
+        html.Td(html.A(s["worker"], href=with_lang(f"/worker/{s['worker']}?day={date}", lang),
                        id=f"d-worker-{s['worker']}", className="d-link d-worker-link")),
         html.Td(s["terminal"]),
         html.Td(fmt_local(s["first"], tz, "%H:%M")), html.Td(fmt_local(s["last"], tz, "%H:%M")),
         html.Td(km(s["dist_m"]), className="num"), html.Td(hmm(s["duty_ms"]), className="num"),
         html.Td(str(s["visits"]), className="num"),
-        html.Td(html.A(T("replay_link", lang), href=f"/worker/{s['worker']}?day={date}",
+        html.Td(html.A(T("replay_link", lang), href=with_lang(f"/worker/{s['worker']}?day={date}", lang),
                        className="nav-link small")),
     ]) for s in rows]
     table = html.Table(className="d-table d-workers", children=[

@@ -15,6 +15,7 @@ from gridpulse.city import CityModel
 
 from .texts import EN, STAGES_EN, STAGES_ZH, ZH
 from .texts import lang_of as _lang_of
+from .texts import with_lang  # noqa: F401 - the drill pages' import of it
 
 REFRESH_MS = 5000  # figures of a drill-down page: every few seconds
 LEVEL_PATH = {"district": "district", "town": "town", "community": "community", "grid": "grid"}
@@ -168,12 +169,6 @@ def area_href(level: str, code: str, lang: str = "zh") -> str:
     """The page of an area: the wall for the city, ``/<level>/<code>`` below."""
     base = "/wall" if level == "city" else f"/{LEVEL_PATH[level]}/{code}"
     return base + ("?lang=en" if lang == "en" else "")
-
-
-def with_lang(href: str, lang: str) -> str:
-    if lang != "en":
-        return href
-    return href + ("&" if "?" in href else "?") + "lang=en"
 
 
 # -- the page frame -----------------------------------------------------------------------

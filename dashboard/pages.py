@@ -26,7 +26,7 @@ from gridpulse.clock import fmt_local
 from gridpulse.visit_views import VisitView
 
 from . import replay
-from .texts import ZH
+from .texts import lang_of, ui, with_lang
 from .visits import day_date, gps_day, hmm, km, parse_date
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as the API's worker and terminal ids
@@ -62,78 +62,85 @@ class Pages:
         if path in ("/", "", "/wall", "/wall/"):
             return self.wall
         day_text = (query.get("day") or [None])[0]
+        lang = lang_of(query)
         for rx, kind in _ROUTES:
             m = rx.match(path)
             if m:
-                return self._page(kind, unquote(m.group(1)), day_text)
-        return self._message(ZH["nf_page"].format(path=path))
+                return self._page(kind, unquote(m.group(1)), day_text, lang)
+        return self._message(ui(lang)["nf_page"].format(path=path), lang)
 
-    def _day(self, text: str | None) -> int | str:
+    def _day(self, text: str | None, T: dict) -> int | str:
         """The day asked for, the GPS clock's day if none, or the message saying why not."""
         if text is None:
             day = gps_day(self.visits, self.tz)
-            return ZH["nf_no_data"] if day is None else day
+            return T["nf_no_data"] if day is None else day
         day = parse_date(text)
-        return ZH["bad_date"].format(date=text) if day is None else day
+        return T["bad_date"].format(date=text) if day is None else day
 
-    def _page(self, kind: str, ident: str, day_text: str | None):
+    def _page(self, kind: str, ident: str, day_text: str | None, lang: str = "zh"):
+        T = ui(lang)
         if kind == "grid":
-            return self.grid_workers(ident, day_text)
+            return self.grid_workers(ident, day_text, lang)
         if not _ID.match(ident):
-            return self._message(ZH["bad_id"].format(what=ZH[f"r_{kind}"], id=ident))
-        day = self._day(day_text)
+            return self._message(T["bad_id"].format(what=T[f"r_{kind}"], id=ident), lang)
+        day = self._day(day_text, T)
         if isinstance(day, str):
-            return self._message(day)
+            return self._message(day, lang)
         terminal = ident if kind == "terminal" else self.visits.terminal_of(ident, day)
         track = self.visits.track(terminal, day) if terminal else None
         if track is None:
-            return self._message(ZH["nf_track"].format(what=ZH[f"r_{kind}"], id=ident,
-                                                       date=day_date(day)))
-        return replay.page(self.city, self.version, track, self.tz, self.gap_ms, self.city.name)
+            return self._message(T["nf_track"].format(what=T[f"r_{kind}"], id=ident,
+                                                      date=day_date(day)), lang)
+        return replay.page(self.city, self.version, track, self.tz, self.gap_ms,
+                           self.city.name_en or self.city.name if lang == "en" else self.city.name,
+                           lang)
 
-    def grid_workers(self, grid: str, day_text: str | None):
+    def grid_workers(self, grid: str, day_text: str | None, lang: str = "zh"):
+        """The grid's terminals on a day, each with a link to its replay."""
+        T = ui(lang)
         try:
             area = self.city.grid(grid)
         except KeyError:
-            return self._message(ZH["nf_grid"].format(grid=grid))
-        day = self._day(day_text)
+            return self._message(T["nf_grid"].format(grid=grid), lang)
+        day = self._day(day_text, T)
         if isinstance(day, str):
-            return self._message(day)
+            return self._message(day, lang)
         date = day_date(day)
         rows = sorted((s for s in self.visits.days(day).values() if s["grid"] == grid),
                       key=lambda s: s["terminal"])
-        head = [ZH["r_worker"], ZH["r_terminal"], ZH["r_first"], ZH["r_last"], ZH["r_dist_km"],
-                ZH["r_duty"], ZH["r_visits"], ""]
+        head = [T["r_worker"], T["r_terminal"], T["r_first"], T["r_last"], T["r_dist_km"],
+                T["r_duty"], T["r_visits"], ""]
         body = [html.Tr(className="wk-row", children=[
             html.Td(s["worker"]), html.Td(s["terminal"]),
             html.Td(fmt_local(s["first"], self.tz, "%H:%M:%S")),
             html.Td(fmt_local(s["last"], self.tz, "%H:%M:%S")),
             html.Td(km(s["dist_m"]), className="num"), html.Td(hmm(s["duty_ms"]), className="num"),
             html.Td(str(s["visits"]), className="num"),
-            html.Td(html.A(ZH["replay_link"], href=f"/worker/{s['worker']}?day={date}",
+            html.Td(html.A(T["replay_link"], href=with_lang(f"/worker/{s['worker']}?day={date}", lang),
                            className="nav-link")),
         ]) for s in rows]
         table = html.Table(id="grid-workers", className="wk-table", children=[
             html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)])
-        return self._frame(f"{area.name} · {date}", ZH["workers_title"], [
-            html.Div(ZH["workers_count"].format(n=len(rows)), className="wk-count"),
-            table if rows else html.Div(ZH["no_workers"], className="empty")])
+        return self._frame(f"{area.name} · {date}", T["workers_title"], [
+            html.Div(T["workers_count"].format(n=len(rows)), className="wk-count"),
+            table if rows else html.Div(T["no_workers"], className="empty")], lang)
 
-    def _frame(self, who: str, title: str, children: list) -> html.Div:
+    def _frame(self, who: str, title: str, children: list, lang: str = "zh") -> html.Div:
         return html.Div(className="plain", children=[
             html.Header(className="topbar", children=[
                 html.Div(className="brand", children=[
                     html.Span(className="brand-mark"),
-                    html.Span(self.city.name, className="brand-city"),
+                    html.Span(self.city.name_en or self.city.name if lang == "en" else self.city.name,
+                              className="brand-city"),
                     html.Span(title, className="brand-title"),
                 ]),
                 html.Div(who, className="replay-who who-where"),
                 html.Nav(className="replay-nav", children=[
-                    html.A(ZH["nav_wall"], href="/", className="nav-link")]),
+                    html.A(ui(lang)["nav_wall"], href=with_lang("/wall", lang), className="nav-link")]),
             ]),
             html.Main(className="plain-body", children=children),
         ])
 
-    def _message(self, text: str) -> html.Div:
-        return self._frame("", ZH["replay_title"], [html.Div(text, id="page-message",
-                                                             className="page-message")])
+    def _message(self, text: str, lang: str = "zh") -> html.Div:
+        return self._frame("", ui(lang)["replay_title"], [html.Div(text, id="page-message",
+                                                                   className="page-message")], lang)

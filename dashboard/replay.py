@@ -20,7 +20,7 @@ from gridpulse.city import CityModel
 from gridpulse.clock import day_start_ms, fmt_local
 
 from . import deck
-from .texts import ZH
+from .texts import ui, with_lang
 from .visits import day_date, hmm, km
 
 TRAIL_S = 600  # the TripsLayer trail: ten minutes behind the current time
@@ -80,7 +80,8 @@ def _near_grids(city: CityModel, box: tuple[float, float, float, float]) -> list
     return out
 
 
-def map_doc(city: CityModel, version: str, track: dict, tz: str, gap_ms: int) -> tuple[dict, dict]:
+def map_doc(city: CityModel, version: str, track: dict, tz: str, gap_ms: int,
+            T: dict | None = None) -> tuple[dict, dict]:
     """``(deck document, replay data)``: the map with ``currentTime`` at the first fix,
     and what assets/replay.js needs to move it (trips, stays, day span)."""
     s = track["summary"]
@@ -127,7 +128,7 @@ def map_doc(city: CityModel, version: str, track: dict, tz: str, gap_ms: int) ->
     doc = {**base, "layers": layers}
     data = {"trips": tr, "stays": stays, "t0": t0, "t1": t1, "trail": TRAIL_S,
             "colors": {"visit": VISIT_RGB, "stay": STAY_RGB}, "tick_ms": PLAY_TICK_MS,
-            "texts": {"play": ZH["replay_play"], "pause": ZH["replay_pause"]}}
+            "texts": {"play": (T or ui())["replay_play"], "pause": (T or ui())["replay_pause"]}}
     return doc, data
 
 
@@ -148,10 +149,13 @@ def _hour_marks(t0: int, t1: int) -> dict:
     return {h: {"label": f"{h // 3600:02d}:00"} for h in range(first, t1 + 1, 3600)}
 
 
-def page(city: CityModel, version: str, track: dict, tz: str, gap_ms: int, city_name: str) -> html.Div:
-    """The replay page of one terminal-day (``track`` as :meth:`VisitView.track` returns it)."""
+def page(city: CityModel, version: str, track: dict, tz: str, gap_ms: int, city_name: str,
+         lang: str = "zh") -> html.Div:
+    """The replay page of one terminal-day (``track`` as :meth:`VisitView.track` returns it),
+    labelled in ``lang``."""
+    T = ui(lang)
     s = track["summary"]
-    doc, data = map_doc(city, version, track, tz, gap_ms)
+    doc, data = map_doc(city, version, track, tz, gap_ms, T)
     date = day_date(s["day"])
     try:
         grid_name = city.area(s["grid"]).name
@@ -160,17 +164,17 @@ def page(city: CityModel, version: str, track: dict, tz: str, gap_ms: int, city_
     visits = [st for st in track["stays"] if st["household"]]
     unmatched = len(track["stays"]) - len(visits)
     summary = html.Div(className="kv-list", children=[
-        _row(ZH["r_worker"], s["worker"], "replay-worker"),
-        _row(ZH["r_terminal"], s["terminal"], "replay-terminal"),
-        _row(ZH["r_grid"], grid_name, "replay-grid-name"),
-        _row(ZH["r_grid_code"], s["grid"], "replay-grid"),
-        _row(ZH["r_date"], date, "replay-date"),
-        _row(ZH["r_dist"], km(s["dist_m"]), "replay-dist", "km"),
-        _row(ZH["r_duty"], hmm(s["duty_ms"]), "replay-duty"),
-        _row(ZH["r_visits"], str(s["visits"]), "replay-visits", ZH["unit_visit"]),
-        _row(ZH["r_stays"], str(unmatched), "replay-unmatched", ZH["unit_visit"]),
-        _row(ZH["r_first"], _hms(s["first"], tz), "replay-first"),
-        _row(ZH["r_last"], _hms(s["last"], tz), "replay-last"),
+        _row(T["r_worker"], s["worker"], "replay-worker"),
+        _row(T["r_terminal"], s["terminal"], "replay-terminal"),
+        _row(T["r_grid"], grid_name, "replay-grid-name"),
+        _row(T["r_grid_code"], s["grid"], "replay-grid"),
+        _row(T["r_date"], date, "replay-date"),
+        _row(T["r_dist"], km(s["dist_m"]), "replay-dist", "km"),
+        _row(T["r_duty"], hmm(s["duty_ms"]), "replay-duty"),
+        _row(T["r_visits"], str(s["visits"]), "replay-visits", T["unit_visit"]),
+        _row(T["r_stays"], str(unmatched), "replay-unmatched", T["unit_visit"]),
+        _row(T["r_first"], _hms(s["first"], tz), "replay-first"),
+        _row(T["r_last"], _hms(s["last"], tz), "replay-last"),
     ])
     rows = [html.Div(className="visit-row", children=[
         html.Span(str(i), className="v-idx"),
@@ -183,38 +187,38 @@ def page(city: CityModel, version: str, track: dict, tz: str, gap_ms: int, city_
         html.Div(className="brand", children=[
             html.Span(className="brand-mark"),
             html.Span(city_name, className="brand-city"),
-            html.Span(ZH["replay_title"], className="brand-title"),
+            html.Span(T["replay_title"], className="brand-title"),
         ]),
         html.Div(className="replay-who", children=[
             html.Span(s["worker"], className="who-worker"),
             html.Span(f"{grid_name} · {date}", className="who-where"),
         ]),
         html.Nav(className="replay-nav", children=[
-            html.A(ZH["nav_grid_workers"], href=f"/grid/{s['grid']}/workers?day={date}",
+            html.A(T["nav_grid_workers"], href=with_lang(f"/grid/{s['grid']}/workers?day={date}", lang),
                    id="replay-grid-link", className="nav-link"),
-            html.A(ZH["nav_wall"], href="/", className="nav-link"),
+            html.A(T["nav_wall"], href=with_lang("/wall", lang), className="nav-link"),
         ]),
     ])
     side = html.Aside(className="replay-side", children=[
         html.Div(className="panel", children=[
             html.Div(className="panel-title", children=[html.Span(className="panel-mark"),
-                                                        ZH["replay_summary"]]),
+                                                        T["replay_summary"]]),
             summary]),
         html.Div(className="panel panel-visits", children=[
             html.Div(className="panel-title", children=[
-                html.Span(className="panel-mark"), ZH["replay_visits"],
+                html.Span(className="panel-mark"), T["replay_visits"],
                 html.Span(str(len(visits)), id="replay-visit-count", className="panel-count")]),
-            html.Div(rows or [html.Div(ZH["no_visits"], className="empty")],
+            html.Div(rows or [html.Div(T["no_visits"], className="empty")],
                      id="replay-visit-list", className="visit-list")]),
     ])
     legend = html.Div(className="map-legend", children=[
-        html.Div(className="lg-row", children=[html.Span(className="lg-line trip"), ZH["lg_trip"]]),
-        html.Div(className="lg-row", children=[html.Span(className="lg-dot visit"), ZH["lg_visit"]]),
-        html.Div(className="lg-row", children=[html.Span(className="lg-dot stay"), ZH["lg_stay"]]),
-        html.Div(className="lg-row", children=[html.Span(className="lg-line grid"), ZH["lg_grid"]]),
+        html.Div(className="lg-row", children=[html.Span(className="lg-line trip"), T["lg_trip"]]),
+        html.Div(className="lg-row", children=[html.Span(className="lg-dot visit"), T["lg_visit"]]),
+        html.Div(className="lg-row", children=[html.Span(className="lg-dot stay"), T["lg_stay"]]),
+        html.Div(className="lg-row", children=[html.Span(className="lg-line grid"), T["lg_grid"]]),
     ])
     controls = html.Div(className="replay-controls", children=[
-        html.Button(ZH["replay_play"], id="replay-play", className="play-btn", n_clicks=0),
+        html.Button(T["replay_play"], id="replay-play", className="play-btn", n_clicks=0),
         html.Span("--:--:--", id="replay-time", className="replay-time"),
         html.Div(className="replay-slider", children=[
             dcc.Slider(id="replay-slider", min=data["t0"], max=data["t1"], step=1, value=data["t0"],
@@ -230,7 +234,7 @@ def page(city: CityModel, version: str, track: dict, tz: str, gap_ms: int, city_
             dash_deck.DeckGL(id="replay-map", data={"initialViewState": doc["initialViewState"]},
                              style={"background": "#050b16"}),
             legend,
-            html.Div(ZH["map_note"], className="map-note"),
+            html.Div(T["map_note"], className="map-note"),
         ]),
         controls,
     ])

@@ -174,6 +174,39 @@ EN: dict[str, str] = {
     "worker_tooltip": "Terminal {t}<br/><span style='color:#8fb3d9'>Click for the day's replay</span>",
     "nav_wall": "Back to the wall",
     "nf_page": "No such page: {path}",
+    # the day replay (replay.py) and the grid's workers (pages.py)
+    "replay_title": "A grid worker's day",
+    "replay_summary": "The day",
+    "replay_visits": "Visits",
+    "replay_play": "▶ Play",
+    "replay_pause": "❚❚ Pause",
+    "replay_link": "Replay the day",
+    "no_visits": "No visits this day",
+    "r_worker": "Worker",
+    "r_terminal": "Terminal",
+    "r_grid": "Grid",
+    "r_grid_code": "Grid code",
+    "r_date": "Date",
+    "r_dist": "Distance",
+    "r_dist_km": "Distance (km)",
+    "r_duty": "On duty",
+    "r_visits": "Visits",
+    "r_stays": "Stays, no household",
+    "r_first": "First fix",
+    "r_last": "Last fix",
+    "lg_trip": "Track (last 10 min)",
+    "lg_visit": "Visit (household matched)",
+    "lg_stay": "Stay (no household)",
+    "lg_grid": "Assigned grid",
+    "nav_grid_workers": "Workers of this grid",
+    "workers_title": "Grid workers' day",
+    "workers_count": "{n} terminals this day",
+    "no_workers": "No positions in this grid this day",
+    "nf_no_data": "No position data yet",
+    "nf_track": "{what} {id} has no track on {date}",
+    "nf_grid": "No such grid: {grid}",
+    "bad_date": "Bad date: {date} (expected YYYY-MM-DD)",
+    "bad_id": "Invalid {what} id: {id}",
     "overdue_board": "Overdue cases (most late first)",
     "late_h": "{h} h late",
     "late_m": "{m} min late",
@@ -247,6 +280,13 @@ def lang_of(query) -> str:
         query = parse_qs((query or "").lstrip("?"))
     value = (query.get("lang") or ["zh"])[0].lower()
     return value if value in LANGS else "zh"
+
+
+def with_lang(href: str, lang: str) -> str:
+    """``href`` asking for ``lang``'s page: ``?lang=en`` (or ``&lang=en``) added in English."""
+    if lang != "en":
+        return href
+    return href + ("&" if "?" in href else "?") + "lang=en"
 
 
 def ui(lang: str = "zh") -> dict[str, str]:

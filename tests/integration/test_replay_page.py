@@ -212,3 +212,36 @@ def test_trips_cut_at_track_gaps():
     assert out == [{"p": [[121.5, 29.8], [121.5001, 29.8001]], "t": [30, 40]},
                    {"p": [[121.6, 29.9], [121.6001, 29.9]], "t": [700, 710]}]
     assert trips([], start, 600_000) == []
+
+
+def test_worker_day_replay_in_english(served, busy):
+    """``?lang=en`` labels the replay in English and its links keep the language."""
+    base = served[0]
+    s = busy["summary"]
+    errors: list[str] = []
+    with launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{base}/worker/{s['worker']}?day={DATE}&lang=en")
+        page.wait_for_selector("#replay-worker", timeout=30_000)
+        play = page.inner_text("#replay-play").strip()
+        title = page.inner_text(".brand-title")
+        city_name = page.inner_text(".brand-city")
+        grid_link = page.get_attribute("#replay-grid-link", "href")
+        wall_link = page.get_attribute(".replay-nav a.nav-link:last-child", "href")
+        page.click("#replay-play")
+        page.wait_for_function("() => /Pause/.test(document.getElementById('replay-play').textContent)",
+                               timeout=30_000)
+        page.goto(f"{base}/grid/{s['grid']}/workers?day={DATE}&lang=en")
+        page.wait_for_selector(".wk-table", timeout=30_000)
+        head = page.inner_text(".wk-table thead")
+        replay_href = page.get_attribute(".wk-table tbody a.nav-link", "href")
+        page.goto(f"{base}/worker/NOBODY?day={DATE}&lang=en")
+        page.wait_for_selector("#page-message", timeout=30_000)
+        missing = page.inner_text("#page-message")
+    assert not errors, errors
+    assert play == "▶ Play" and title == "A grid worker's day" and city_name == "Ningbo"
+    assert grid_link.endswith("&lang=en") and wall_link == "/wall?lang=en"
+    assert "Worker" in head and "Distance (km)" in head
+    assert replay_href.endswith("&lang=en")
+    assert missing == f"Worker NOBODY has no track on {DATE}"
