@@ -92,8 +92,7 @@ class Pages:
             return self._message(T["nf_track"].format(what=T[f"r_{kind}"], id=ident,
                                                       date=day_date(day)), lang)
         return replay.page(self.city, self.version, track, self.tz, self.gap_ms,
-                           self.city.name_en or self.city.name if lang == "en" else self.city.name,
-                           lang)
+                           self._city_name(lang), lang)
 
     def grid_workers(self, grid: str, day_text: str | None, lang: str = "zh"):
         """The grid's terminals on a day, each with a link to its replay."""
@@ -125,13 +124,15 @@ class Pages:
             html.Div(T["workers_count"].format(n=len(rows)), className="wk-count"),
             table if rows else html.Div(T["no_workers"], className="empty")], lang)
 
+    def _city_name(self, lang: str) -> str:
+        return (self.city.name_en or self.city.name) if lang == "en" else self.city.name
+
     def _frame(self, who: str, title: str, children: list, lang: str = "zh") -> html.Div:
         return html.Div(className="plain", children=[
             html.Header(className="topbar", children=[
                 html.Div(className="brand", children=[
                     html.Span(className="brand-mark"),
-                    html.Span(self.city.name_en or self.city.name if lang == "en" else self.city.name,
-                              className="brand-city"),
+                    html.Span(self._city_name(lang), className="brand-city"),
                     html.Span(title, className="brand-title"),
                 ]),
                 html.Div(who, className="replay-who who-where"),

@@ -352,7 +352,9 @@
           if (lab && lab.v) { view = Object.assign({}, lab.v, {transitionDuration: 1200}); }
         }
         var under = nu, over = nu;
-        var underKey = mode + "|" + (fill ? fill.key : "-") + "|" + state.fillOn + "|" + (spot ? spot.code : "-");
+        // (u: the spotlight's line width follows the screen's size)
+        var underKey = mode + "|" + (fill ? fill.key : "-") + "|" + state.fillOn + "|" + (spot ? spot.code : "-")
+          + "|" + u;
         if (underKey !== state.underKey) {
           state.underKey = underKey;
           under = underDoc(base, coloured, fill, spot, view, u);
