@@ -13,6 +13,7 @@ and each module serves its own app on it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -141,6 +142,7 @@ def test_wall_display(filled_redis, wall):
     ticks: list[int] = []
     pos_sizes: list[int] = []
     coverage: list[bytes] = []
+    heat: list[bytes] = []
     statics: list[str] = []
     errors: list[str] = []
 
@@ -159,6 +161,8 @@ def test_wall_display(filled_redis, wall):
                 pos_sizes.append(len(body))
             elif b'"coverage"' in body:
                 coverage.append(body)
+            elif b'"heat"' in body:
+                heat.append(body)
         elif path.startswith("/gp/static/"):
             statics.append(path)
 
@@ -205,6 +209,21 @@ def test_wall_display(filled_redis, wall):
             page.wait_for_timeout(500)
         page.wait_for_timeout(1500)  # the colours drawn, for the screenshot
         page.screenshot(path=str(OUT / "wall-open-by-grid.png"))
+        # Today's cases as hexagons: outlines only, then the hexagons switched on. The
+        # served data is still (no clock moves), so what changes on the map is the layer.
+        page.click("#map-mode label:has(input[value='none'])")
+        page.wait_for_timeout(2500)
+        box = page.locator("canvas#map").bounding_box()
+        clip = {k: box[k] for k in ("x", "y", "width", "height")}
+        no_hex = page.screenshot(clip=clip)
+        page.click("#map-heat label:has(input[value='hex'])")
+        deadline = time.time() + 60
+        while not heat and time.time() < deadline:
+            page.wait_for_timeout(500)
+        page.wait_for_timeout(2500)  # drawn (software GL)
+        with_hex = page.screenshot(clip=clip)
+        page.screenshot(path=str(OUT / "wall-hexagons.png"))
+        hex_px = warm_pixels_added(page, no_hex, with_hex)
 
     assert coverage, "no coverage payload"
     assert resent == 0, [len(b) for b in coverage]
@@ -222,6 +241,11 @@ def test_wall_display(filled_redis, wall):
     opened = view.open_by_area(grids)
     assert by_open[0]["v"] == [opened[g] for g in grids] and sum(by_open[0]["v"]) > 0
 
+    # The hexagons are drawn: warm pixels over a clearly larger area than case dots cover.
+    # Their data: one point per grid with new cases today, weighted by its count.
+    pts = json.loads(heat[-1])["response"]["heat"]["data"]["pts"]
+    assert pts and sum(w for _, _, w in pts) == k.new_today, (len(pts), k.new_today)
+    assert hex_px > 20_000, hex_px
     assert not errors, errors
     assert shown == expected
     assert not non_local_requests(requests), non_local_requests(requests)
@@ -403,3 +427,22 @@ def test_texts_tables_per_language():
     assert (fmt_int(12345, "en"), fmt_int(12345, "zh")) == ("12,345", "12345")
     assert fmt_date(2026, 11, 27, 4, "en") == "Fri 27 Nov 2026"
     assert fmt_date(2026, 11, 27, 4, "zh") == "2026-11-27 星期五"
+
+
+def warm_pixels_added(page, before: bytes, after: bytes) -> int:
+    """Pixels of ``after`` (a PNG) that are warm (red over blue) and clearly differ from
+    ``before``: decoded by the browser itself (no imaging library needed)."""
+    b64 = [base64.b64encode(x).decode() for x in (before, after)]
+    return page.evaluate("""async ([a, b]) => {
+        const pixels = async (s) => {
+            const img = new Image(); img.src = 'data:image/png;base64,' + s; await img.decode();
+            const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            return g.getImageData(0, 0, c.width, c.height).data; };
+        const A = await pixels(a), B = await pixels(b);
+        let n = 0;
+        for (let i = 0; i < A.length; i += 4) {
+            const d = Math.abs(B[i] - A[i]) + Math.abs(B[i + 1] - A[i + 1]) + Math.abs(B[i + 2] - A[i + 2]);
+            if (d > 60 && B[i] > 120 && B[i] > B[i + 2] + 40) { n++; }
+        }
+        return n; }""", b64)
