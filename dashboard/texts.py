@@ -272,6 +272,14 @@ STAGES_EN: dict[str, str] = {
 }
 
 
+# The wall's ticker and overdue board give a category ~20 characters: shorter English
+# names for the long ones (the drill-down pages use the catalogue's full names).
+WALL_CATEGORIES_EN: dict[str, str] = {
+    "security": "Security hazard", "food_drug": "Food & drugs", "facility": "Facilities",
+    "livelihood": "Livelihood", "migrants": "Migrants, rentals",
+}
+
+
 def lang_of(query) -> str:
     """The page's language from its query: a parsed ``{name: [values]}`` dict (pages.py's
     ``query``) or the raw ``?search`` string; ``"zh"`` unless ``lang=en``."""
@@ -315,7 +323,8 @@ def texts(lang: str = "zh") -> dict:
     return {
         "lang": "en" if en else "zh",
         "ui": ui(lang),
-        "categories": {code: (c.name_en or c.name) if en else c.name for code, c in CATEGORIES.items()},
+        "categories": {code: WALL_CATEGORIES_EN.get(code) or c.name_en or c.name if en else c.name
+                       for code, c in CATEGORIES.items()},
         "severities": {str(k): v[1] if en else v[0] for k, v in SEVERITIES.items()},
         "stages": STAGES_EN if en else STAGES_ZH,
         "weekdays": WEEKDAYS_EN if en else WEEKDAYS_ZH,
