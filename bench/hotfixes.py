@@ -59,7 +59,11 @@ ORIG = {
 #: grid kept compact, ~4 KB) and ``stays.nearest`` measures only those in a box around
 #: the stay (``GridHouseholds.near``): the first and last fix below are then in place.
 BUILT_IN = hasattr(city_model.CityModel, "grid_households")
-FIXES = (["distance_inline", "recount_if_moved", "advance_heap"] if BUILT_IN
+#: Since 2026-11-28 09:30 ``distance_inline`` and ``recount_if_moved`` are in the code too
+#: (``track._RAD`` marks it): patching them in would compare the code with itself.
+ADOPTED = hasattr(vtrack, "_RAD")
+FIXES = (["advance_heap"] if ADOPTED
+         else ["distance_inline", "recount_if_moved", "advance_heap"] if BUILT_IN
          else ["nearest_prefilter", "distance_inline", "recount_if_moved", "advance_heap"])
 EXTRA = [] if BUILT_IN else ["households_unbounded"]
 ON: set[str] = set()

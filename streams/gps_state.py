@@ -150,9 +150,15 @@ class GpsPartition:
         h, tracker, fresh = self.horizon, self.tracker, Outbox()
         for term, t in self.terms.items():
             if t.pending and t.pending[0].ts < h:
+                off = (t.off_since, t.off_last)
                 tracker.finalize(t, h, fresh)
                 self.dirty_terms.add(term)
-                self._recount(t)  # its off-grid record may have moved
+                # Of what the terminal's facts read (facts.term_keys, silent_alert,
+                # term_next_change), finalizing moves only its off-grid record: seen,
+                # grid and worker are set by apply, which recounted it then, and the
+                # wake-up heap has kept it current since. So recount only if that moved.
+                if (t.off_since, t.off_last) != off:
+                    self._recount(t)
             if not t.closed:
                 tracker.expire(t, h, fresh)
                 if t.closed:

@@ -100,3 +100,26 @@ def test_stay_finder_fed_one_fix_at_a_time_equals_the_batch(seed):
     got += f.finish()
     assert got == events(pts)
     assert any(isinstance(e, Stay) for e in got) and any(not isinstance(e, Stay) for e in got)
+
+
+def test_distance_is_the_textbook_haversine_bit_for_bit():
+    """track.distance_m is written for speed; it must equal the plain formula exactly
+    (the oracle and the worker both use it, but stays and routes hinge on thresholds)."""
+    import math
+    import random
+
+    from gridpulse.visits.track import EARTH_M, distance_m
+
+    def plain(lon1, lat1, lon2, lat2):
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        dp, dl = p2 - p1, math.radians(lon2 - lon1)
+        a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(a)))
+
+    rnd = random.Random(20261128)
+    pairs = [(0.0, 0.0, 180.0, 0.0), (121.5, 29.8, 121.5, 29.8)]
+    for i in range(20_000):
+        lon, lat = rnd.uniform(121.0, 122.5), rnd.uniform(29.0, 30.5)
+        step = 0.0005 if i % 2 else 0.5
+        pairs.append((lon, lat, lon + rnd.gauss(0, step), lat + rnd.gauss(0, step)))
+    assert all(distance_m(*p) == plain(*p) for p in pairs)
