@@ -433,8 +433,8 @@ async def restore_prefix(r, path: Path, prefix: str) -> int:
 
 
 async def _compare(url: str, pa: str, pb: str):
-    import pipeline  # bench/pipeline.py
-    return await asyncio.to_thread(pipeline.compare_views, url, pa, pb)
+    import pipeline_common  # bench/pipeline_common.py
+    return await asyncio.to_thread(pipeline_common.compare_views, url, pa, pb)
 
 
 # --------------------------------------------------------------------------- Redis sizes
