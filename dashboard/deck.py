@@ -155,8 +155,10 @@ def base_spec(city: CityModel, version: str, label_chars: str) -> dict[str, dict
         pdk.Layer("ScatterplotLayer", id="cases-new", data=[], get_position="p",
                   get_line_color="c", get_radius="r", filled=False, stroked=True,
                   line_width_min_pixels=1.5),
+        # A dark rim keeps a case legible on any fill under it (pale hexagons, grid colours).
         pdk.Layer("ScatterplotLayer", id="cases", data=[], get_position="p",
-                  get_fill_color="c", get_radius="r"),
+                  get_fill_color="c", get_radius="r", stroked=True,
+                  get_line_color=[5, 11, 22, 220], line_width_min_pixels=1),
         pdk.Layer("TextLayer", id="labels", data=[], get_position="x", get_text="t",
                   get_size=18, font_weight=700, get_color=[225, 238, 255, 235], character_set=label_chars,
                   get_text_anchor="'middle'", get_alignment_baseline="'center'",
