@@ -198,7 +198,10 @@ class LiveFeed:
             merge_cases(cases, new, floor)
             with self._lock:
                 self._doc, self._cases, self._at = doc, cases, time.monotonic()
-                self._cursor = max((c["ts"] for c in new), default=self._cursor)
+                # Never backwards: the overlap re-reads cases older than the cursor.
+                newest = max((c["ts"] for c in new), default=None)
+                if newest is not None and (self._cursor is None or newest > self._cursor):
+                    self._cursor = newest
 
     def read(self, case_cursor: int | None) -> dict:
         """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""
