@@ -1,5 +1,5 @@
 """bench/gps.py's shared parts: the seeded GPS log (built once, cached in bench/out),
-the processors and their Redis, timers, result rows, the households store."""
+the processors and their Redis, timers, result rows, the households store, Redis sizes."""
 
 from __future__ import annotations
 
@@ -189,6 +189,16 @@ async def copy_prefix(r, src: str, dst: str) -> int:
     return n
 
 
+async def warm_copy(r, redis_url: str, warm_prefix: str, prefix: str, bootstrap: str = ""):
+    """``(settings, processor)`` under ``prefix``, starting from a copy of the warm-up state
+    under ``warm_prefix``, every partition loaded (each variant starts from the same state)."""
+    s = make_settings(redis_url, prefix, bootstrap)
+    await copy_prefix(r, warm_prefix, s.redis_prefix)
+    gps = gps_processor(s, r)
+    await preload(gps)
+    return s, gps
+
+
 class FlushCount:
     """Counts what each GPS flush writes (wraps ``PartitionStore.flush_gps``)."""
 
@@ -367,3 +377,39 @@ def deep_size(root, seen: set[int]) -> int:
                     if hasattr(o, name):
                         stack.append(getattr(o, name))
     return size
+
+
+# --------------------------------------------------------------------------- Redis sizes
+async def redis_sizes(r, prefix: str) -> dict[str, list[int]]:
+    """Key group -> [keys, MEMORY USAGE bytes (SAMPLES 0), payload bytes, elements]."""
+    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
+    async for key in r.scan_iter(match=f"{prefix}*", count=1000):
+        k = key.decode()[len(prefix):]
+        parts = k.split(":")
+        group = parts[0] if parts[0] in ("route", "visits", "wday", "parts") else ":".join(
+            [parts[0], "*"] + parts[2:])
+        mem = await r.memory_usage(key, samples=0) or 0
+        t = (await r.type(key)).decode()
+        if t == "string":
+            payload, elems = await r.strlen(key), 1
+        elif t == "list":
+            vals = await r.lrange(key, 0, -1)
+            payload, elems = sum(len(v) for v in vals), len(vals)
+        elif t == "hash":
+            h = await r.hgetall(key)
+            payload, elems = sum(len(a) + len(b) for a, b in h.items()), len(h)
+        else:
+            payload, elems = 0, await r.scard(key) if t == "set" else 0
+        row = out[group]
+        row[0] += 1
+        row[1] += mem
+        row[2] += payload
+        row[3] += elems
+    return dict(out)
+
+
+def redis_state_per_terminal(sizes: dict[str, list[int]], terms: int, when: str) -> None:
+    log(f"Redis, {when} ({terms:,} terminals), MEMORY USAGE (SAMPLES 0) by key group:")
+    log(f"  {'keys':<16} {'n':>6} {'bytes':>12} {'payload':>12} {'elements':>9} {'bytes/terminal':>15}")
+    for g, (n, mem, payload, elems) in sorted(sizes.items(), key=lambda kv: -kv[1][1]):
+        log(f"  {g:<16} {n:>6,} {mem:>12,} {payload:>12,} {elems:>9,} {mem / max(1, terms):>15,.0f}")

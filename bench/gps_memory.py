@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gridpulse import settings as settings_mod  # noqa: E402
 from gps_common import (PARTITIONS, deep_size, ensure_log, gps_processor, hh_source,  # noqa: E402
                         households_store, load_log, log, make_settings, n_fixes,
-                        offsets_in_memory, partition_of, read_chunks, rss_kb)
-from gps_throughput import _redis_sizes, memory_processor, pure, redis_state_per_terminal  # noqa: E402
+                        offsets_in_memory, partition_of, read_chunks, redis_sizes,
+                        redis_state_per_terminal, rss_kb)
+from gps_throughput import memory_processor, pure  # noqa: E402
 
 
 # --------------------------------------------------------------------------- memory
@@ -170,7 +171,7 @@ async def _redis_day(args) -> None:
         log(f"Redis per terminal-day: {n} terminals, {start} + {minutes} min: {len(records):,} batches "
             f"through GpsProcessor in {res['secs']:.0f}s ({res.per_cpu:,.0f} fixes per CPU-s)")
         used1 = (await r.info("memory"))["used_memory"]
-        sizes = await _redis_sizes(r, s.redis_prefix)
+        sizes = await redis_sizes(r, s.redis_prefix)
         days = sizes.get("route", [0])[0]
         wday = sizes.get("wday", [0, 0, 0, 0])
         tdays = wday[3] or days

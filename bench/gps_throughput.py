@@ -1,5 +1,5 @@
 """bench/gps.py's throughput section: variants (a) (b) (b') (c) (b'') (c'') over one
-log, the warm-up cache, the (b') split and profile, Redis sizes per terminal."""
+log, the warm-up cache, the (b') split and profile (Redis sizes: gps_common.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from gridpulse import settings as settings_mod  # noqa: E402
 from gridpulse.clock import parse_local  # noqa: E402
 from gridpulse.schemas import decode_gps  # noqa: E402
 from gps_common import (DAY, OUT, PARTITIONS, TZ, FlushCount, HEADER, Rec, Result, Timer,  # noqa: E402
-                        _households_cache_info, _prewarm_households, copy_prefix, ensure_log,
+                        _households_cache_info, _prewarm_households, ensure_log,
                         gps_processor, load_log, log, log_path, make_settings, n_fixes,
-                        partition_of, preload)
+                        partition_of, redis_sizes, redis_state_per_terminal, warm_copy)
 
 
 # --------------------------------------------------------------------------- variants
@@ -277,7 +277,7 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
         grids = {t.grid for st in parts.values() for t in st.terms.values()}
         del parts
         _prewarm_households(grids)
-        redis_state_per_terminal(await _redis_sizes(r, s_w.redis_prefix), terms, "after the warm-up")
+        redis_state_per_terminal(await redis_sizes(r, s_w.redis_prefix), terms, "after the warm-up")
         gc.collect()
 
         results = []
@@ -291,10 +291,7 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
             return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
         log(f"(b) getmany(max_records={batch_max}) -> GpsProcessor.process -> Redis ...")
-        s_b = make_settings(red.url, f"gb{run}:", kafka.bootstrap)
-        await copy_prefix(r, s_w.redis_prefix, s_b.redis_prefix)
-        gps_b = gps_processor(s_b, r)
-        await preload(gps_b)
+        s_b, gps_b = await warm_copy(r, red.url, s_w.redis_prefix, f"gb{run}:", kafka.bootstrap)
         gc.collect()
         fl_b = FlushCount()
         rc = red_cpu()
@@ -307,10 +304,7 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
         del gps_b
 
         log(f"(b') GpsProcessor.process over the records in memory, {batch_max} at a time, timers on ...")
-        s_m = make_settings(red.url, f"gm{run}:")
-        await copy_prefix(r, s_w.redis_prefix, s_m.redis_prefix)
-        gps_m = gps_processor(s_m, r)
-        await preload(gps_m)
+        s_m, gps_m = await warm_copy(r, red.url, s_w.redis_prefix, f"gm{run}:")
         gc.collect()
         timer = Timer()
         rc = red_cpu()
@@ -339,10 +333,7 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
             sub_fixes = n_fixes(sub)
             log(f"(b'') and (c'') {live} records per batch (live-like) over the first "
                 f"{args.live_share:.0%} of the window ...")
-            s_l = make_settings(red.url, f"gl{run}:")
-            await copy_prefix(r, s_w.redis_prefix, s_l.redis_prefix)
-            gps_l = gps_processor(s_l, r)
-            await preload(gps_l)
+            _, gps_l = await warm_copy(r, red.url, s_w.redis_prefix, f"gl{run}:")
             gc.collect()
             fl_l = FlushCount()
             try:
@@ -391,17 +382,14 @@ async def _throughput(args, recs: list[Rec], n_warm: int) -> None:
             sub = meas[:int(len(meas) * share)]
             log(f"\ncProfile of (b') over the first {share:.0%} of the window ({len(sub):,} batches; "
                 f"cProfile roughly doubles the time) ...")
-            s_p = make_settings(red.url, f"gp{run}:")
-            await copy_prefix(r, s_w.redis_prefix, s_p.redis_prefix)
-            gps_p = gps_processor(s_p, r)
-            await preload(gps_p)
+            _, gps_p = await warm_copy(r, red.url, s_w.redis_prefix, f"gp{run}:")
             pr = cProfile.Profile()
             pr.enable()
             await memory_processor(sub, 0, gps_p, batch_max, "")
             pr.disable()
             print_profile(pr)
             log(f"  households: {_households_cache_info()}")
-        sizes = await _redis_sizes(r, s_b.redis_prefix)
+        sizes = await redis_sizes(r, s_b.redis_prefix)
         redis_state_per_terminal(sizes, terms, "after the measured window, (b)'s keys")
         await r.aclose()
 
@@ -435,39 +423,3 @@ async def restore_prefix(r, path: Path, prefix: str) -> int:
 async def _compare(url: str, pa: str, pb: str):
     import pipeline_common  # bench/pipeline_common.py
     return await asyncio.to_thread(pipeline_common.compare_views, url, pa, pb)
-
-
-# --------------------------------------------------------------------------- Redis sizes
-async def _redis_sizes(r, prefix: str) -> dict[str, list[int]]:
-    """Key group -> [keys, MEMORY USAGE bytes (SAMPLES 0), payload bytes, elements]."""
-    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
-    async for key in r.scan_iter(match=f"{prefix}*", count=1000):
-        k = key.decode()[len(prefix):]
-        parts = k.split(":")
-        group = parts[0] if parts[0] in ("route", "visits", "wday", "parts") else ":".join(
-            [parts[0], "*"] + parts[2:])
-        mem = await r.memory_usage(key, samples=0) or 0
-        t = (await r.type(key)).decode()
-        if t == "string":
-            payload, elems = await r.strlen(key), 1
-        elif t == "list":
-            vals = await r.lrange(key, 0, -1)
-            payload, elems = sum(len(v) for v in vals), len(vals)
-        elif t == "hash":
-            h = await r.hgetall(key)
-            payload, elems = sum(len(a) + len(b) for a, b in h.items()), len(h)
-        else:
-            payload, elems = 0, await r.scard(key) if t == "set" else 0
-        row = out[group]
-        row[0] += 1
-        row[1] += mem
-        row[2] += payload
-        row[3] += elems
-    return dict(out)
-
-
-def redis_state_per_terminal(sizes: dict[str, list[int]], terms: int, when: str) -> None:
-    log(f"Redis, {when} ({terms:,} terminals), MEMORY USAGE (SAMPLES 0) by key group:")
-    log(f"  {'keys':<16} {'n':>6} {'bytes':>12} {'payload':>12} {'elements':>9} {'bytes/terminal':>15}")
-    for g, (n, mem, payload, elems) in sorted(sizes.items(), key=lambda kv: -kv[1][1]):
-        log(f"  {g:<16} {n:>6,} {mem:>12,} {payload:>12,} {elems:>9,} {mem / max(1, terms):>15,.0f}")
