@@ -22,12 +22,11 @@ from __future__ import annotations
 import math
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 
 from gridpulse.visit_views import VisitView
 
-from .pump import Asked
+from .pump import Asked, Throttle
 
 WINDOWS = ("today", "week", "30d")
 CASE_MODES = ("open", "overdue")
@@ -46,7 +45,6 @@ class _Window:
     values: list[int] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)  # version each grid last changed in
     version: int = 0
-    read_at: float = -math.inf
 
 
 class GridFillFeed:
@@ -55,10 +53,9 @@ class GridFillFeed:
     def __init__(self, visits: VisitView, grids: list[str], min_age_s: float = 5.0) -> None:
         self.visits = visits
         self.grids = grids  # the static geometry's order
-        self.min_age_s = min_age_s
         self.epoch = secrets.token_hex(4)
         self._lock = threading.Lock()  # the windows' arrays and versions
-        self._read_lock = threading.Lock()  # one Redis read at a time
+        self.throttle = Throttle(min_age_s)  # Redis: one read at a time, per mode
         self.asked = Asked()  # FeedPump: refreshed in the background while asked for
         self._win = {m: _Window() for m in FILL_MODES}
         self._readers: dict = {}  # mode -> prepared read of every grid (CounterReader)
@@ -80,10 +77,10 @@ class GridFillFeed:
 
     def refresh_key(self, mode: str) -> None:
         """Re-read mode ``mode`` unless it was read within ``min_age_s``."""
-        with self._read_lock:
-            w = self._win[mode]
-            if time.monotonic() - w.read_at < self.min_age_s:
+        with self.throttle.lock:
+            if not self.throttle.due(mode):
                 return
+            w = self._win[mode]
             fresh = self._read(mode)
             with self._lock:
                 if not w.values:
@@ -94,14 +91,14 @@ class GridFillFeed:
                         if old != new:
                             w.changed[i] = w.version
                     w.values = fresh
-            w.read_at = time.monotonic()
+            self.throttle.done(mode)
 
     def delta(self, window: str, cursor: str | None) -> dict | None:
         """What a browser holding ``cursor`` needs for mode ``window``; None if it is current."""
         if window not in FILL_MODES:
             raise ValueError(window)
         w = self._win[window]
-        if self.asked.ask(window, w.read_at > -math.inf):
+        if self.asked.ask(window, self.throttle.ever(window)):
             self.refresh_key(window)
         with self._lock:
             head = f"{self.epoch}:{window}:"
@@ -126,14 +123,13 @@ class HeatFeed:
     """
 
     def __init__(self, view, city, tz: str, min_age_s: float = 5.0) -> None:
-        self.view, self.tz, self.min_age_s = view, tz, min_age_s
+        self.view, self.tz = view, tz
         codes = sorted({code for code, _ in city.rings("grid")})
         self.grids = [(c, city.grid(c).centroid) for c in codes]
         self.epoch = secrets.token_hex(4)
         self._lock = threading.Lock()  # the document
-        self._read_lock = threading.Lock()  # one Redis read at a time
+        self.throttle = Throttle(min_age_s)  # Redis: one read at a time
         self.asked = Asked()  # FeedPump: refreshed in the background while asked for
-        self._read_at = -math.inf
         self._doc: dict | None = None
         self._version = 0
         self._reader = None  # (day, CounterReader of that day's per-grid counters)
@@ -142,8 +138,8 @@ class HeatFeed:
         """Re-read today's counters unless they were read within ``min_age_s``."""
         from gridpulse.clock import local_day
 
-        with self._read_lock:
-            if time.monotonic() - self._read_at < self.min_age_s:
+        with self.throttle.lock:
+            if not self.throttle.due():
                 return
             wm = self.view.watermark()
             day = local_day(wm, self.tz) if wm else 0
@@ -157,11 +153,11 @@ class HeatFeed:
                 if self._doc is None or pts != self._doc["pts"] or day != self._doc["day"]:
                     self._version += 1
                     self._doc = {"cursor": f"{self.epoch}:{self._version}", "day": day, "pts": pts}
-            self._read_at = time.monotonic()
+            self.throttle.done()
 
     def delta(self, cursor: str | None) -> dict | None:
         """Today's points for a browser holding ``cursor``; None if it is current."""
-        if self.asked.ask("heat", self._read_at > -math.inf):
+        if self.asked.ask("heat", self.throttle.ever()):
             self.refresh_key()
         with self._lock:
             if self._doc is None or cursor == self._doc["cursor"]:

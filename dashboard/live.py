@@ -13,7 +13,6 @@ change).
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,7 +24,7 @@ from gridpulse.clock import HOUR_MS, fmt_local
 from gridpulse.views import LiveView
 from gridpulse.visit_views import VisitView
 
-from .pump import Asked
+from .pump import Asked, Throttle
 
 TICKER_ROWS = 15
 CASE_WINDOW_MS = HOUR_MS  # the map shows cases reported in the last hour
@@ -90,20 +89,17 @@ class WallFeeds:
     def __init__(self, view: LiveView, min_age_s: float = SLOW_S) -> None:
         self.cases = CaseList(view)
         self.board = AlertBoard(view.r, view.k)
-        self.min_age_s = min_age_s
-        self._lock = threading.Lock()
+        self.throttle = Throttle(min_age_s)  # Redis: one read at a time
         self.asked = Asked()  # FeedPump: refreshed in the background while asked for
-        self._at = -1e18
         self._doc: dict = {}
 
     def refresh_key(self, _key=None) -> None:
         """Re-read both panels unless they were read within ``min_age_s``."""
-        with self._lock:
-            if time.monotonic() - self._at < self.min_age_s:
+        with self.throttle.lock:
+            if not self.throttle.due():
                 return
-        doc = {"overdue": overdue_rows(self.cases), "alerts": alert_summary(self.board)}
-        with self._lock:
-            self._doc, self._at = doc, time.monotonic()
+            self._doc = {"overdue": overdue_rows(self.cases), "alerts": alert_summary(self.board)}
+            self.throttle.done()
 
     def read(self) -> dict:
         """The overdue board and the alerts summary, as last read."""
@@ -174,11 +170,9 @@ class LiveFeed:
     def __init__(self, view: LiveView, visits: VisitView, city: CityModel, tz: str,
                  min_age_s: float = 0.5) -> None:
         self.view, self.visits, self.city, self.tz = view, visits, city, tz
-        self.min_age_s = min_age_s
         self.asked = Asked()
-        self._read_lock = threading.Lock()  # one reader at a time (pump thread or a first ask)
-        self._lock = threading.Lock()
-        self._at = -1e18
+        self.throttle = Throttle(min_age_s)  # Redis: one reader at a time (pump or a first ask)
+        self._lock = threading.Lock()  # the document and the cases, replaced together
         self._doc: dict = {}
         self._cases: dict[str, dict] = {}
         self._cursor: int | None = None
@@ -186,8 +180,8 @@ class LiveFeed:
     def refresh_key(self, _key=None) -> None:
         """Re-read the shared document and the cases reported since the last read,
         unless they were read within ``min_age_s``."""
-        with self._read_lock:
-            if time.monotonic() - self._at < self.min_age_s:
+        with self.throttle.lock:
+            if not self.throttle.due():
                 return
             doc = shared_doc(self.view, self.visits, self.city, self.tz)
             wm = doc["wm"]
@@ -197,11 +191,12 @@ class LiveFeed:
             cases = dict(self._cases)
             merge_cases(cases, new, floor)
             with self._lock:
-                self._doc, self._cases, self._at = doc, cases, time.monotonic()
+                self._doc, self._cases = doc, cases
                 # Never backwards: the overlap re-reads cases older than the cursor.
                 newest = max((c["ts"] for c in new), default=None)
                 if newest is not None and (self._cursor is None or newest > self._cursor):
                     self._cursor = newest
+            self.throttle.done()
 
     def read(self, case_cursor: int | None) -> dict:
         """The live document for a browser whose newest case is ``case_cursor`` (epoch ms)."""

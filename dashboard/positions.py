@@ -18,11 +18,10 @@ import functools
 import re
 import secrets
 import threading
-import time
 
 from gridpulse.views import LiveView
 
-from .pump import Asked
+from .pump import Asked, Throttle
 
 SCALE = 10_000
 _ID = re.compile(r"^([A-Za-z]*)(\d+)$")
@@ -61,12 +60,10 @@ class PositionFeed:
         self.view = view
         self.active_ms = active_ms
         self.origin = origin
-        self.min_age_s = min_age_s
         self.epoch = secrets.token_hex(4)  # a restarted server must not honour old versions
         self._lock = threading.Lock()  # the snapshot and its versions
-        self._read_lock = threading.Lock()  # one Redis read at a time
+        self.throttle = Throttle(min_age_s)  # Redis: one read at a time
         self.asked = Asked()  # FeedPump: refreshed in the background while asked for
-        self._read_at = 0.0
         self._version = 0
         self._pos: dict[str, tuple[int, int]] = {}  # terminal -> (x, y)
         self._changed: dict[str, int] = {}  # terminal -> version it last changed in
@@ -75,8 +72,8 @@ class PositionFeed:
 
     def refresh(self) -> None:
         """Re-read Redis unless another caller did so within ``min_age_s``."""
-        with self._read_lock:
-            if time.monotonic() - self._read_at < self.min_age_s:
+        with self.throttle.lock:
+            if not self.throttle.due():
                 return
             rows = self.view.positions(self.active_ms)
             ox, oy = self.origin
@@ -96,7 +93,7 @@ class PositionFeed:
                     self._version = v
                 self._pos = fresh
                 self.watermark = max((r[3] for r in rows), default=self.watermark)
-            self._read_at = time.monotonic()
+            self.throttle.done()
 
     def refresh_key(self, _key) -> None:
         """FeedPump's entry: the one snapshot."""
@@ -104,7 +101,7 @@ class PositionFeed:
 
     def delta(self, cursor: str | None) -> dict:
         """What a browser holding ``cursor`` (``epoch:version``) needs to be current."""
-        if self.asked.ask("positions", self._read_at > 0):
+        if self.asked.ask("positions", self.throttle.ever()):
             self.refresh()
         with self._lock:
             since = -1

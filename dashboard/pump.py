@@ -11,6 +11,7 @@ was ever read, waits for Redis.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Hashable, Protocol
@@ -35,6 +36,32 @@ class Asked:
         """The keys some browser asked for within the last ``idle_s`` seconds."""
         now = time.monotonic()
         return [k for k, t in list(self._asked.items()) if now - t < idle_s]
+
+
+class Throttle:
+    """When a feed may read Redis again: one reader at a time (hold ``lock``), each key
+    at most every ``min_age_s``.
+
+    Usage: ``with t.lock: if not t.due(key): return; <read>; t.done(key)``. A read that
+    raises is not stamped, so the next ask tries again.
+    """
+
+    def __init__(self, min_age_s: float) -> None:
+        self.min_age_s = min_age_s
+        self.lock = threading.Lock()
+        self._at: dict[Hashable, float] = {}
+
+    def due(self, key: Hashable = None) -> bool:
+        """Whether ``key`` was last read ``min_age_s`` or more ago (or never)."""
+        return time.monotonic() - self._at.get(key, -math.inf) >= self.min_age_s
+
+    def done(self, key: Hashable = None) -> None:
+        """Stamp ``key`` as read now."""
+        self._at[key] = time.monotonic()
+
+    def ever(self, key: Hashable = None) -> bool:
+        """Whether ``key`` was ever read."""
+        return key in self._at
 
 
 class Feed(Protocol):

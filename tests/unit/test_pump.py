@@ -46,3 +46,14 @@ def test_the_pump_refreshes_asked_keys_and_survives_errors():
         pump.stop()
     assert f.refreshed.count("a") >= 3 and "boom" in f.refreshed  # an error does not stop it
     assert set(f.refreshed) == {"a", "boom"}  # nothing else is read
+
+
+def test_throttle_reads_each_key_at_most_every_min_age():
+    from dashboard.pump import Throttle
+
+    t = Throttle(min_age_s=60)
+    assert t.due("a") and not t.ever("a")
+    t.done("a")
+    assert not t.due("a") and t.ever("a")
+    assert t.due("b")  # per key
+    assert Throttle(min_age_s=0).due()  # 0: every ask reads
