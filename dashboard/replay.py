@@ -81,9 +81,10 @@ def _near_grids(city: CityModel, box: tuple[float, float, float, float]) -> list
 
 
 def map_doc(city: CityModel, version: str, track: dict, tz: str, gap_ms: int,
-            T: dict | None = None) -> tuple[dict, dict]:
+            T: dict) -> tuple[dict, dict]:
     """``(deck document, replay data)``: the map with ``currentTime`` at the first fix,
-    and what assets/replay.js needs to move it (trips, stays, day span)."""
+    and what assets/replay.js needs to move it (trips, stays, day span; the play/pause
+    labels from the page's table ``T``)."""
     s = track["summary"]
     start = day_start_ms(s["day"], tz)
     tr = trips(track["route"], start, gap_ms)
@@ -128,7 +129,7 @@ def map_doc(city: CityModel, version: str, track: dict, tz: str, gap_ms: int,
     doc = {**base, "layers": layers}
     data = {"trips": tr, "stays": stays, "t0": t0, "t1": t1, "trail": TRAIL_S,
             "colors": {"visit": VISIT_RGB, "stay": STAY_RGB}, "tick_ms": PLAY_TICK_MS,
-            "texts": {"play": (T or ui())["replay_play"], "pause": (T or ui())["replay_pause"]}}
+            "texts": {"play": T["replay_play"], "pause": T["replay_pause"]}}
     return doc, data
 
 
