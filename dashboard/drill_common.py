@@ -15,7 +15,7 @@ from gridpulse.city import CityModel
 
 from .texts import EN, STAGES_EN, STAGES_ZH, ZH
 from .texts import lang_of as _lang_of
-from .texts import with_lang  # noqa: F401 - the drill pages' import of it
+from .texts import with_lang
 
 REFRESH_MS = 5000  # figures of a drill-down page: every few seconds
 LEVEL_PATH = {"district": "district", "town": "town", "community": "community", "grid": "grid"}
