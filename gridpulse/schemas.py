@@ -7,11 +7,14 @@ epoch milliseconds (UTC); positions are WGS84 longitude/latitude.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
+
+from gridpulse.catalog import CATEGORIES, DEPARTMENTS
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +32,11 @@ Stage = Literal[
 ]
 STAGES: tuple[str, ...] = Stage.__args__  # type: ignore[attr-defined]
 
+# Checked at decode time, so a case the catalog (and so the SLA policy) does not know
+# is dead-lettered with the field named instead of failing deep in the SLA code.
+CategoryCode = Literal[tuple(CATEGORIES)]  # type: ignore[valid-type]
+DeptCode = Literal[tuple(DEPARTMENTS)]  # type: ignore[valid-type]
+
 #: Stages after which a case no longer counts as open.
 TERMINAL_STAGES = frozenset({"closed", "evaluated"})
 
@@ -42,11 +50,11 @@ class CaseEvent(Struct, kw_only=True, omit_defaults=True):
     type: Stage
     ts: EpochMs
     grid: Code
-    category: Annotated[str, Meta(min_length=1, max_length=32)]
+    category: CategoryCode
     severity: Annotated[int, Meta(ge=1, le=4)]
     lon: Lon | None = None
     lat: Lat | None = None
-    dept: Annotated[str, Meta(max_length=32)] | None = None
+    dept: DeptCode | None = None
     terminal: Ident | None = None
     actor: Ident | None = None
     note: Text | None = None
@@ -112,16 +120,54 @@ class AlertAck(Struct, kw_only=True, omit_defaults=True):
     comment: Annotated[str, Meta(max_length=500)] = ""
 
 
+class Tick(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The city clock reached ``ts``; topic ``case-events``, written by the workers to a
+    partition whose own events lag behind the others (docs/contract.md, "now")."""
+
+    v: Literal[1] = 1
+    type: Literal["tick"]
+    ts: EpochMs
+
+
+#: Most bytes of the original value a dead letter carries: base64 makes them 4/3 as
+#: many, and the whole letter must stay under the producer's 1 MiB request limit.
+DEAD_RAW_MAX = 512 * 1024
+#: Longest original key a dead letter keeps as its own key (longer: ``sha256:<hex>``).
+DEAD_KEY_MAX = 1024
+#: Longest reason kept (a processing error's text can be long).
+DEAD_REASON_MAX = 1000
+
+
 class DeadLetter(Struct, kw_only=True):
-    """A message that failed validation; topic ``deadletter``, keyed like the original."""
+    """A record the worker could not use; topic ``deadletter``, keyed like the original."""
 
     v: Literal[1] = 1
     topic: str
     partition: int
     offset: int
     reason: str
-    raw: bytes  # the original value, base64 in JSON
+    raw: bytes  # the original value (its first DEAD_RAW_MAX bytes), base64 in JSON
     at: int  # processing time, epoch ms
+    size: int = 0  # bytes of the whole original value (0 for a null value too)
+    sha256: str = ""  # hex SHA-256 of the whole original value
+    truncated: bool = False  # raw holds only the first DEAD_RAW_MAX bytes
+
+
+def dead_letter(topic: str, partition: int, offset: int, reason: str, raw: bytes | None,
+                at: int) -> DeadLetter:
+    """A dead letter that always fits a Kafka request, however large the original."""
+    raw = raw or b""
+    return DeadLetter(topic=topic, partition=partition, offset=offset,
+                      reason=reason[:DEAD_REASON_MAX], raw=raw[:DEAD_RAW_MAX], at=at,
+                      size=len(raw), sha256=hashlib.sha256(raw).hexdigest(),
+                      truncated=len(raw) > DEAD_RAW_MAX)
+
+
+def dead_key(key: bytes | None) -> bytes | None:
+    """The dead letter's Kafka key: the original's, or its hash when that is too long."""
+    if key is not None and len(key) > DEAD_KEY_MAX:
+        return b"sha256:" + hashlib.sha256(key).hexdigest().encode()
+    return key
 
 
 # The hot path's GPS decoder: the same fields and numeric checks without the regex
@@ -148,6 +194,7 @@ _gps_decoder = msgspec.json.Decoder(GpsBatch)
 _alert_decoder = msgspec.json.Decoder(Alert)
 _dead_decoder = msgspec.json.Decoder(DeadLetter)
 _ack_decoder = msgspec.json.Decoder(AlertAck)
+_tick_decoder = msgspec.json.Decoder(Tick)
 _encoder = msgspec.json.Encoder()
 
 DECODERS = {"case-events": _case_decoder, "gps-fixes": _gps_decoder,
@@ -176,6 +223,11 @@ def decode_gps(raw: bytes) -> GpsBatch:
     if b.grid.isdigit() and b.grid.isascii() and _IDENTS.fullmatch(f"{b.id}\x00{b.terminal}\x00{b.worker}"):
         return GpsBatch(id=b.id, terminal=b.terminal, worker=b.worker, grid=b.grid, fixes=b.fixes)
     return _gps_decoder.decode(raw)  # raises the precise error
+
+
+def decode_tick(raw: bytes) -> Tick:
+    """Validate and decode a clock tick on ``case-events``."""
+    return _tick_decoder.decode(raw)
 
 
 def decode_alert(raw: bytes) -> Alert:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, Iterable
 
-import msgspec
 import redis.asyncio as aioredis
 
-from gridpulse.clock import DAY_MS
+from gridpulse.clock import DAY_MS, now_ms
 from gridpulse.rkeys import Keys
-from gridpulse.schemas import DeadLetter, decode_ack, decode_alert, encode
+from gridpulse.schemas import DeadLetter, dead_key, dead_letter, decode_ack, decode_alert, encode
 
-from .processor import Record
+from .poison import Poison, decode
+from .processor import Record, check_key
 
 DeadSink = Callable[[list[tuple[bytes | None, DeadLetter]]], Awaitable[None]]
 
@@ -41,9 +41,10 @@ class AlertBoardWriter:
         k, pipe, dead = self.k, self.r.pipeline(transaction=False), []
         for rec in records:
             try:
-                a = decode_alert(rec.value)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                dead.append((rec.key, self._letter(self.alerts_topic, rec, str(exc))))
+                a = decode(decode_alert, rec.value)
+                check_key(rec, a.id, "id")
+            except Poison as exc:
+                dead.append((dead_key(rec.key), self._letter(self.alerts_topic, rec, str(exc))))
                 continue
             pipe.hset(k.alert_info(), a.id, encode(a))
             pipe.zadd(k.alert_ts(), {a.id: a.ts})
@@ -68,9 +69,10 @@ class AlertBoardWriter:
         k, pipe, dead = self.k, self.r.pipeline(transaction=False), []
         for rec in records:
             try:
-                ack = decode_ack(rec.value)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                dead.append((rec.key, self._letter(self.acks_topic, rec, str(exc))))
+                ack = decode(decode_ack, rec.value)
+                check_key(rec, ack.alert, "alert")
+            except Poison as exc:
+                dead.append((dead_key(rec.key), self._letter(self.acks_topic, rec, str(exc))))
                 continue
             pipe.hset(k.alert_acks(ack.alert), ack.id, encode(ack))
             pipe.expire(k.alert_acks(ack.alert), self.keep_ms // 1000 + 86_400)
@@ -80,6 +82,4 @@ class AlertBoardWriter:
         await pipe.execute()
 
     def _letter(self, topic: str, rec: Record, reason: str) -> DeadLetter:
-        from gridpulse.clock import now_ms
-        return DeadLetter(topic=topic, partition=rec.partition, offset=rec.offset, reason=reason,
-                          raw=rec.value, at=now_ms())
+        return dead_letter(topic, rec.partition, rec.offset, reason, rec.value, now_ms())
