@@ -66,6 +66,16 @@ class Settings:
         "GRIDPULSE_ALLOWED_LATENESS_S", 60.0,
         "Event-time seconds an out-of-order case event may arrive late and still be applied as "
         "if in order; alerts and rule-breaking verdicts wait this long before they are final.")
+    clock_ahead_s: float = _env(
+        "GRIDPULSE_CLOCK_AHEAD_S", 300.0,
+        "An event dated more than this many seconds after its Kafka record's timestamp (when "
+        "the broker or gateway received it) comes from a terminal with a wrong clock: it is "
+        "dead-lettered as \"clock ahead\", not applied. 0: no check.")
+    clock_tick_s: float = _env(
+        "GRIDPULSE_CLOCK_TICK_S", 5.0,
+        "Every this many seconds a worker writes a clock tick (the newest watermark of all case "
+        "partitions) to each case partition it owns that is behind, so a quiet partition's "
+        "deadlines still advance. 0: no ticks.")
     sla_file: str = _env(
         "GRIDPULSE_SLA_FILE", "",
         "TOML SLA policy (deadlines per clock, category, severity). Empty: the bundled "

@@ -6,7 +6,9 @@ Each case keeps its history sorted by event time; its state is the fold of that 
 difference of its contribution is applied to the partition's counters, so the counters
 always equal the plain sum over cases that the batch oracle computes.
 
-"Now" is the partition's watermark: the newest event time it has seen. A deadline index
+"Now" is the partition's watermark: the newest time of an event it applied (one the loop
+accepted; a rule-breaking event does not count) or of a clock tick (a partition quiet
+while others move is brought along by ticks, see ``streams/clock.py``). A deadline index
 (a heap of instants) wakes exactly the cases whose facts change as now passes a warning,
 a deadline or an escalation, so 100,000 open cases are not scanned every tick.
 Rule-breaking events wait for the allowed lateness (a late predecessor may still make
@@ -22,7 +24,7 @@ from typing import Callable
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change, typical_from
 from gridpulse.loop.lifecycle import CaseView, fold
 from gridpulse.loop.record import CaseRecord, entry as _entry
-from gridpulse.schemas import Alert, CaseEvent, DeadLetter, encode
+from gridpulse.schemas import Alert, CaseEvent, DeadLetter, dead_letter, encode
 
 RECENT_MS = 2 * 3_600_000  # how long a reported case stays in the ticker / map points
 Lineage = tuple[str, ...]  # (grid, community, town, district, city)
@@ -94,11 +96,18 @@ class CasePartition:
             rec.lon, rec.lat, rec.reporter = ev.lon, ev.lat, ev.actor or ""
             self.recent[ev.case] = ev.ts
             self._reported(ev.grid, ev.ts)
-        if ev.ts > self.watermark:
-            self.watermark = ev.ts
-        view = self.refresh(ev.case)
+        view = self.refresh(ev.case)  # moves the watermark if the event is valid
         if raw is not None and any(eid == ev.id for eid, _ in view.rejected):
             rec.raw[ev.id] = raw  # kept until the lateness has passed
+        return True
+
+    def tick(self, ts: int, offset: int) -> bool:
+        """The city clock reached ``ts`` (a tick record at Kafka ``offset``)."""
+        if offset <= self.offset:
+            return False
+        self.offset = offset
+        if ts > self.watermark:
+            self.watermark = ts
         return True
 
     def _reported(self, grid: str, ts: int) -> None:
@@ -110,6 +119,12 @@ class CasePartition:
         """Recompute one case at the current watermark and apply the differences."""
         rec = self.cases[case]
         view = fold(rec.history, presorted=True)
+        # Only events the loop accepts move "now": a rule-breaking event (often one from
+        # a terminal with a wrong clock) must not age every other case of the partition.
+        # One that a late predecessor makes valid moves it then.
+        newest = _newest_valid(rec, view)
+        if newest > self.watermark:
+            self.watermark = newest
         now = self.watermark
         if view.rejected:
             view = self._settle_rejected(case, rec, view, now)
@@ -174,9 +189,8 @@ class CasePartition:
                 id=h.id, case=case, type=h.type, ts=h.ts, grid=rec.grid, category=rec.category,
                 severity=rec.severity, dept=h.dept, satisfaction=h.satisfaction, actor=h.actor,
                 terminal=h.terminal, lon=h.lon, lat=h.lat, reason=h.reason, note=h.note))
-            self.dead_out.append((case.encode(), DeadLetter(
-                topic=self.topic, partition=self.partition, offset=-1, reason=final[h.id],
-                raw=raw, at=now)))
+            self.dead_out.append((case.encode(), dead_letter(
+                self.topic, self.partition, -1, final[h.id], raw, now)))
             rec.dead.append(h.id)
         ids = {h.id for h in gone}
         rec.history = [h for h in rec.history if h.id not in ids]
@@ -253,6 +267,14 @@ class CasePartition:
         return {"case": case, "ts": rec.reported, "grid": rec.grid, "district": lin[3],
                 "category": rec.category, "severity": rec.severity, "lon": rec.lon,
                 "lat": rec.lat, "stage": view.stage, "dept": view.dept, "level": view.level}
+
+
+def _newest_valid(rec: CaseRecord, view: CaseView) -> int:
+    """Event time of the case's newest event that the fold accepted (0 if none)."""
+    if not view.rejected:
+        return rec.history[-1].ts if rec.history else 0
+    bad = {eid for eid, _ in view.rejected}
+    return max((h.ts for h in rec.history if h.id not in bad), default=0)
 
 
 def _row(rec: CaseRecord, view: CaseView, clocks, contrib) -> tuple:

@@ -62,9 +62,11 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
 
     store = PartitionStore(redis, Keys(settings.redis_prefix), new_case, new_gps,
                            settings.track_days * 86_400)
-    cases = CaseProcessor(store, lin.__contains__, dead_sink, case_topic, alert_sink=alert_sink)
+    ahead = int(settings.clock_ahead_s * 1000)
+    cases = CaseProcessor(store, lin.__contains__, dead_sink, case_topic, alert_sink=alert_sink,
+                          clock_ahead_ms=ahead)
     gps = GpsProcessor(store, lin.__contains__, dead_sink, settings.topic(GPS_FIXES),
-                       alert_sink=alert_sink)
+                       alert_sink=alert_sink, clock_ahead_ms=ahead)
     return cases, gps
 
 

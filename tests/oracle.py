@@ -4,7 +4,8 @@ It shares with streams/ only the pure rules (the lifecycle fold, the SLA clocks 
 each case's contribution, which the unit tests pin down case by case) and none of the
 streaming machinery: no partitions state, no incremental differences, no deadline
 index, no Redis, no offsets. It dedupes events by id, folds each case's full history,
-and sums. "Now" for a partition is the newest event time in it, as in the worker.
+and sums. "Now" for a partition is its watermark as the contract defines it: the newest
+tick, or event valid when it arrived, in its log.
 """
 
 from __future__ import annotations
@@ -32,38 +33,102 @@ def lineage(city, grid: str) -> tuple[str, ...]:
     return (g.code, g.community, g.town, g.district, city.code)
 
 
-def case_views(city, events: list[CaseEvent], rules: Rules, partitions: int,
-               lateness_ms: int) -> tuple[Counter, dict[str, Alert]]:
-    """Every KPI counter (summed over partitions) and every alert, by id."""
-    by_case: dict[str, dict[str, CaseEvent]] = defaultdict(dict)
-    wm: Counter = Counter()
-    for ev in events:
-        by_case[ev.case][ev.id] = ev  # the same id twice is one event
-        p = partition_of(ev.case, partitions)
-        wm[p] = max(wm[p], ev.ts)
-    parts: dict[int, list] = defaultdict(list)
-    for case, evs in by_case.items():
-        view = fold(evs.values())
-        reports = sorted((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
-        where = reports[0] if reports else min(evs.values(), key=lambda e: e.ts)
-        info = CaseInfo(case, lineage(city, where.grid), where.category, where.severity,
-                        reports[0].ts if reports else 0, (reports[0].actor or "") if reports else "")
-        parts[partition_of(case, partitions)].append((view, info))
+def case_log(city, items, partitions: int, clock_ahead_ms: int = 0) -> dict[int, list]:
+    """Per partition, in log order, what the worker applies: ``CaseEvent``s and tick times.
+
+    ``items`` are either ``CaseEvent`` objects in the order they were sent (each goes to
+    the partition of its case) or records read back from Kafka (``partition``, ``offset``,
+    ``timestamp`` in ms, ``value`` bytes), which are decoded and checked as the contract
+    says: undecodable values, unknown grids and events dated more than ``clock_ahead_ms``
+    after their record's timestamp are dead letters, not part of the log.
+    """
+    from gridpulse.schemas import decode_case, decode_tick
+
+    out: dict[int, list] = defaultdict(list)
+    recs = [i for i in items if not isinstance(i, CaseEvent)]
+    for ev in (i for i in items if isinstance(i, CaseEvent)):
+        out[partition_of(ev.case, partitions)].append(ev)
+    for r in sorted(recs, key=lambda r: (r.partition, r.offset)):
+        try:
+            item = decode_case(r.value)
+        except Exception:  # noqa: BLE001 - not a case event: a tick, or a dead letter
+            try:
+                item = decode_tick(r.value).ts
+            except Exception:  # noqa: BLE001 - a dead letter
+                continue
+        else:
+            if not _is_grid(city, item.grid) or r.key != item.case.encode():
+                continue
+        ts = item if isinstance(item, int) else item.ts
+        if clock_ahead_ms and r.timestamp is not None and r.timestamp >= 0 \
+                and ts - r.timestamp > clock_ahead_ms:
+            continue
+        out[r.partition].append(item)
+    return out
+
+
+def _is_grid(city, code: str) -> bool:
+    try:
+        city.grid(code)
+    except KeyError:
+        return False
+    return True
+
+
+def watermark(log: list) -> int:
+    """A partition's "now" after its log: the newest tick, or the newest time of an event
+    that its case's valid events included when it arrived (or since)."""
+    wm, seen = 0, defaultdict(dict)
+    for item in log:
+        if isinstance(item, int):
+            wm = max(wm, item)
+            continue
+        evs = seen[item.case]
+        if item.id in evs:
+            continue
+        evs[item.id] = item
+        bad = {eid for eid, _ in fold(evs.values()).rejected}
+        wm = max([wm] + [e.ts for e in evs.values() if e.id not in bad])
+    return wm
+
+
+def case_views(city, items, rules: Rules, partitions: int, lateness_ms: int,
+               clock_ahead_ms: int = 0) -> tuple[Counter, dict[str, Alert]]:
+    """Every KPI counter (summed over partitions) and every alert, by id (see case_log)."""
+    logs = case_log(city, items, partitions, clock_ahead_ms)
     counters: Counter = Counter()
     out: dict[str, Alert] = {}
-    for p, cases in parts.items():
+    for p, log in logs.items():
+        now = watermark(log)
+        by_case: dict[str, dict[str, CaseEvent]] = defaultdict(dict)
+        for ev in log:
+            if not isinstance(ev, int):
+                by_case[ev.case].setdefault(ev.id, ev)  # the same id twice is one event
+        cases = []
+        for case, evs in by_case.items():
+            view = fold(evs.values())
+            reports = sorted((e for e in evs.values() if e.type == "reported"), key=lambda e: e.ts)
+            where = reports[0] if reports else min(evs.values(), key=lambda e: e.ts)
+            info = CaseInfo(case, lineage(city, where.grid), where.category, where.severity,
+                            reports[0].ts if reports else 0, (reports[0].actor or "") if reports else "")
+            cases.append((view, info))
         mine: Counter = Counter()  # a partition learns typical handling times from its own cases
         for view, info in cases:
-            mine.update(contribution(view, info, wm[p], rules))
+            mine.update(contribution(view, info, now, rules))
         counters += mine
 
         def typical(dept, cat, day, mine=mine):
             return typical_from(mine.get, dept, cat, day)
 
         for view, info in cases:
-            for a in alerts(view, info, wm[p] - lateness_ms, rules, typical=typical):
+            for a in alerts(view, info, now - lateness_ms, rules, typical=typical):
                 out[a.id] = a
     return +counters, out
+
+
+def case_watermarks(city, items, partitions: int, clock_ahead_ms: int = 0) -> dict[int, int]:
+    """Each partition's "now" after the log (see :func:`watermark`)."""
+    return {p: watermark(log) for p, log in case_log(city, items, partitions, clock_ahead_ms).items()}
 
 
 def positions(batches: list[GpsBatch]) -> dict[str, tuple]:

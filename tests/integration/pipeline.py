@@ -34,6 +34,8 @@ TZ = "Asia/Shanghai"
 
 def isolated_settings(bootstrap: str, redis_url: str, prefix: str, **kw) -> settings_mod.Settings:
     """Settings isolating one test: own topics, consumer group and Redis keys."""
+    # Clock ticks every second, not every five: the tests wait for them to settle.
+    kw = {"clock_tick_s": 1.0, **kw}
     s = settings_mod.load({}, kafka_bootstrap=bootstrap, redis_url=redis_url,
                           topic_prefix=prefix, redis_prefix=prefix.replace(".", ":"),
                           worker_id=f"{prefix}worker", worker_web_port=free_port(), **kw)
@@ -110,15 +112,39 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 def wait_caught_up(s: settings_mod.Settings, worker: WorkerProcess | None = None,
                    timeout: float = 180.0) -> None:
-    """Block until Redis reflects every record now in the case and GPS topics.
+    """Block until Redis reflects every record now in the case and GPS topics, and the
+    clock ticks have brought every case partition to the city clock (after which the
+    worker writes no more ticks, so the case log read next is the one Redis reflects).
 
     The timeout only guards against a hang; it is not a performance bound.
     """
+    deadline = time.monotonic() + timeout
+    _wait_offsets(s, worker, deadline, ("case", "gps"))
+    if s.clock_tick_s > 0:
+        _wait_clock(s, worker, deadline)
+        _wait_offsets(s, worker, deadline, ("case",))  # the ticks themselves are applied
+
+
+def _wait_clock(s: settings_mod.Settings, worker: WorkerProcess | None, deadline: float) -> None:
     r = redis.Redis.from_url(s.redis_url)
     keys = Keys(s.redis_prefix)
-    targets = {kind: end_offsets(s.kafka_bootstrap, s.topic(t))
-               for kind, t in (("case", "case-events"), ("gps", "gps-fixes"))}
-    deadline = time.monotonic() + timeout
+    while True:
+        wms = {int(p): r.hget(keys.meta("case", int(p)), "wm") for p in r.smembers(keys.parts("case"))}
+        if len(set(wms.values())) <= 1:
+            return
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"worker died:\n{worker.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"case partitions' clocks did not meet: {wms}")
+        time.sleep(0.2)
+
+
+def _wait_offsets(s: settings_mod.Settings, worker: WorkerProcess | None, deadline: float,
+                  kinds: tuple[str, ...]) -> None:
+    r = redis.Redis.from_url(s.redis_url)
+    keys = Keys(s.redis_prefix)
+    topics = {"case": "case-events", "gps": "gps-fixes"}
+    targets = {kind: end_offsets(s.kafka_bootstrap, s.topic(topics[kind])) for kind in kinds}
     while True:
         behind = []
         for kind, ends in targets.items():
@@ -204,19 +230,27 @@ def redis_gps_counters(s) -> Counter:
     return redis_counters(s, "gps")
 
 
-def _assert_views_equal_oracle(s, city, msgs, alerts: dict | None = None):
-    """Every counter, the watermark, the positions (and the alerts, if given) equal the oracle's."""
-    cases = [m.value for m in msgs if m.topic == "case-events"]
+def case_oracle(s, city):
+    """The oracle's counters, alerts and partition clocks of the case log as Kafka holds it."""
+    log = asyncio.run(_read_topic(s, "case-events"))
     rules = Rules.load(s.sla_file, s.holidays_file, s.timezone)
-    lateness = int(s.allowed_lateness_s * 1000)
-    want, want_alerts = oracle.case_views(city, cases, rules, s.partitions, lateness)
+    lateness, ahead = int(s.allowed_lateness_s * 1000), int(s.clock_ahead_s * 1000)
+    want, want_alerts = oracle.case_views(city, log, rules, s.partitions, lateness, ahead)
+    return want, want_alerts, oracle.case_watermarks(city, log, s.partitions, ahead)
+
+
+def _assert_views_equal_oracle(s, city, msgs, alerts: dict | None = None):
+    """Every counter, the watermark, the positions (and the alerts, if given) equal the
+    oracle's, recomputed from the topics' records (``msgs``: the GPS messages sent)."""
+    want, want_alerts, wms = case_oracle(s, city)
     got = redis_counters(s)
     diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
     assert not diff, sorted(diff.items())[:20]
     assert got == want
     view = LiveView.from_url(s.redis_url, s.redis_prefix, TZ)
+    assert view.watermarks()["case"] == max(wms.values(), default=0)
     gps = [m.value for m in msgs if m.topic == "gps-fixes"]
-    assert view.watermark() == max([c.ts for c in cases] + [f.ts for b in gps for f in b.fixes])
+    assert view.watermarks()["gps"] == max([f.ts for b in gps for f in b.fixes], default=0)
     k = view.kpis(city.code)
     assert k.open == want[f"open|{city.code}"]  # and the reader adds them up the same way
     from gridpulse.case_list import CaseList
@@ -246,12 +280,16 @@ def assert_gps_equal_oracle(s, city, alerts: dict | None = None) -> dict:
     rules = visit_rules(s)
     lin = lineages(city)
     recs = []
+    ahead = int(s.clock_ahead_s * 1000)
     for r in asyncio.run(_read_topic(s, "gps-fixes")):
         try:
             b = decode_gps(r.value)
         except Exception:  # noqa: BLE001 - dead-lettered by the worker, not part of the views
             continue
-        if b.grid in lin:
+        # The contract's other reasons for a dead letter: a key that is not the grid, an
+        # unknown grid, a fix dated too far after the record's timestamp.
+        late_clock = ahead and max(f.ts for f in b.fixes) - r.timestamp > ahead
+        if b.grid in lin and r.key == b.grid.encode() and not late_clock:
             recs.append((r.partition, r.offset, b))
     want = oracle.gps_views(recs, rules, city.households, city.contains, lin.__getitem__)
     r = redis.Redis.from_url(s.redis_url)
