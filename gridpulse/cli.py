@@ -1,4 +1,4 @@
-"""The ``gridpulse`` command: up, worker, simulate, replay, dashboard, kpi, case, settings."""
+"""The ``gridpulse`` command: up, worker, simulate, replay, dashboard, kpi, case, deadletter, settings."""
 
 from __future__ import annotations
 
@@ -125,6 +125,37 @@ def cmd_case(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    """List or show the dead letters (records the worker could not use, and why)."""
+    from . import deadletter_read as dl
+    from .clock import now_ms
+    s = settings_mod.load()
+    bootstrap, topic = _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), s.topic("deadletter")
+    if args.cmd_dl == "show":
+        try:
+            part, off = dl.parse_ref(args.letter)
+        except ValueError as exc:
+            sys.exit(f"gridpulse deadletter show: {exc}")
+        found = asyncio.run(dl.read_one(bootstrap, topic, part, off))
+        if found is None:
+            sys.exit(f"gridpulse deadletter show: no letter {args.letter} in {topic}")
+        print(dl.dumps(dl.document(found)))
+        return 0
+    since = None if args.all else now_ms() - int(args.hours * 3_600_000)
+    entries = asyncio.run(dl.read(bootstrap, topic, since))
+    if args.topic:
+        entries = [e for e in entries if e.letter and e.letter.topic in (args.topic, s.topic(args.topic))]
+    entries = entries[-args.limit:]
+    if args.json:
+        for e in entries:
+            print(json.dumps(dl.document(e), ensure_ascii=False))
+    else:
+        print(dl.table(entries, s.timezone))
+        print(f"({len(entries)} letters{'' if args.all else f' of the last {args.hours:g} h'}; "
+              "`gridpulse deadletter show <letter>` for one)")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the settings (or the README table)."""
     if args.markdown:
@@ -172,6 +203,17 @@ def parser() -> argparse.ArgumentParser:
     cs.add_argument("case", help="case id")
     cs.add_argument("--pretty", action="store_true")
     cs.set_defaults(func=cmd_case)
+    dlp = sub.add_parser("deadletter", help="list or show dead letters (records the worker refused, and why)")
+    dls = dlp.add_subparsers(dest="cmd_dl", required=True)
+    ls = dls.add_parser("ls", help="list dead letters, oldest first")
+    ls.add_argument("--hours", type=float, default=24.0, help="written in the last N hours (default 24)")
+    ls.add_argument("--all", action="store_true", help="every letter the topic still holds")
+    ls.add_argument("--topic", help="only letters of records from this topic (e.g. case-events)")
+    ls.add_argument("--limit", type=int, default=200, help="at most the newest N (default 200)")
+    ls.add_argument("--json", action="store_true", help="one JSON document a line")
+    show = dls.add_parser("show", help="one dead letter in full, the refused value included")
+    show.add_argument("letter", help="<partition>:<offset> of the letter, as `ls` prints it")
+    dlp.set_defaults(func=cmd_deadletter)
     st = sub.add_parser("settings", help="print the settings")
     st.add_argument("--markdown", action="store_true", help="the README's table")
     st.set_defaults(func=cmd_settings)

@@ -100,6 +100,10 @@ class Keys:
         """Hash: acknowledgement id -> JSON ``AlertAck`` of one alert."""
         return f"{self.prefix}alerts:ack:{alert}"
 
+    def deadletters(self) -> str:
+        """Sorted set: dead letters of the last days, by when they were written."""
+        return f"{self.prefix}deadletters"
+
     def pattern(self) -> str:
         """Glob matching every key under this prefix."""
         return f"{self.prefix}*"

@@ -21,18 +21,29 @@ import redis.asyncio as aioredis
 
 from gridpulse.runtime.broker import is_embedded_broker
 from gridpulse.runtime.kafka_tuning import faust_app_settings
-from gridpulse.schemas import Alert, DeadLetter, encode
+from gridpulse.schemas import Alert, DeadLetter, Tick, encode
 from gridpulse.settings import Settings
 from gridpulse.rkeys import Keys
 from gridpulse.topics import ALERT_ACKS, ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 
-from . import fast_consumer
+from . import clock, deadletters, fast_consumer
 from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
 from .processor import Record
+from .retry import Backoff, is_outage, until_done
 from .wiring import make_processors, silent_scanner
 
 log = logging.getLogger("gridpulse.worker")
+
+
+async def skip_outage(name: str, job) -> None:
+    """Run a periodic ``job``; an outage skips this round (the next one retries)."""
+    try:
+        await job()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("%s skipped: %s: %s", name, type(exc).__name__, exc)
 
 
 def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
@@ -51,6 +62,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         datadir=str(datadir / "{conf.name}"),
         web_host="127.0.0.1",
         producer_enable_idempotence=settings.kafka_idempotent,
+        # Stated, not left to the default: dead letters are capped to fit it (schemas.py).
+        producer_max_request_size=1024**2,
         # Larger fetches: GPS batches are ~350 B, and Faust's 1 MiB per partition caps a
         # poll at a few thousand records, leaving the processors waiting on the fetcher.
         consumer_max_fetch_size=8 * 1024**2,
@@ -65,10 +78,12 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     case_topic, gps_topic = raw_topic(CASE_EVENTS), raw_topic(GPS_FIXES)
     dead_topic, alert_topic = raw_topic(DEADLETTER), raw_topic(ALERTS)
     redis = aioredis.Redis.from_url(redis_url)
+    keys = Keys(settings.redis_prefix)
 
     async def dead_sink(letters: list[tuple[bytes | None, DeadLetter]]) -> None:
         futs = [await dead_topic.send(key=k, value=encode(d)) for k, d in letters]
         await asyncio.gather(*futs)  # acknowledged by Kafka before the offset moves on
+        await deadletters.remember(redis, keys, [d for _, d in letters])  # the wall's count
         for _, d in letters:
             log.warning("dead-lettered %s[%d]@%d: %s", d.topic, d.partition, d.offset, d.reason)
 
@@ -78,30 +93,51 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
 
     cases, gps = make_processors(settings, redis, dead_sink, alert_sink)
     ack_topic = raw_topic(ALERT_ACKS)
-    board = AlertBoardWriter(redis, Keys(settings.redis_prefix), dead_sink,
+    board = AlertBoardWriter(redis, keys, dead_sink,
                              alert_topic.get_topic_name(), ack_topic.get_topic_name(),
                              settings.alert_days)
     procs = {case_topic.get_topic_name(): cases, gps_topic.get_topic_name(): gps,
              alert_topic.get_topic_name(): SimpleNamespace(process=board.process_alerts, drop=board.drop),
              ack_topic.get_topic_name(): SimpleNamespace(process=board.process_acks, drop=board.drop)}
-    app.gridpulse_processors = procs  # for status pages and tests
 
     def records(events) -> list[Record]:
-        return [Record(e.message.partition, e.message.offset, e.message.key, e.message.value)
-                for e in events]
+        return [Record(e.message.partition, e.message.offset, e.message.key, e.message.value,
+                       e.message.timestamp) for e in events]
+
+    async def apply_owned(name: str, proc, msgs: list, backoff: Backoff) -> list:
+        """Apply the batch's messages of partitions we own, waiting out Redis and broker
+        outages (streams/retry.py); returns the messages applied."""
+        applied = msgs
+
+        async def attempt() -> None:
+            nonlocal applied
+            # Messages of partitions revoked by a rebalance (while queued, or during an
+            # outage) belong to the new owner now: it re-reads them from the committed
+            # offset. Applying them would still be safe, the Redis writes are fenced, but
+            # it is wasted work, and acking offsets of a partition we do not own confuses
+            # commits.
+            assigned = app.consumer.assignment()
+            applied = [m for m in msgs if m.tp in assigned]
+            if applied:
+                await proc.process(applied)
+
+        await until_done(f"{name} batch", attempt, backoff)
+        return applied
 
     def agent_for(topic: faust.TopicT, name: str):
         """``GRIDPULSE_WORKER_FEED=stream``: an idiomatic agent taking batches of events."""
         proc = procs[topic.get_topic_name()]
+        backoff = Backoff()
 
         async def agent(stream) -> None:
             async for events in stream.take_events(settings.batch_max, settings.batch_within):
-                await proc.process(records(events))
+                batch = records(events)
+                await until_done(f"{name} batch", lambda: proc.process(batch), backoff)
 
         agent.__name__ = agent.__qualname__ = name
-        # A processor that raises has lost track of its state: crash the worker (the
-        # process exits and is restarted) rather than let Faust restart the agent into
-        # a process that looks alive and does nothing.
+        # A processor that raises something other than an outage has lost track of its
+        # state: crash the worker (the process exits and is restarted) rather than let
+        # Faust restart the agent into a process that looks alive and does nothing.
         return app.agent(topic, name=f"gridpulse.{name}",
                          supervisor_strategy=mode.CrashingSupervisor)(agent)
 
@@ -114,23 +150,16 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         fast_consumer.Consumer.batch_queues[topic.get_topic_name()] = queue
         app.topics.add(topic)
 
+        backoff = Backoff()
+
         async def pump() -> None:
             while True:
                 msgs = await queue.take(settings.batch_max, settings.batch_within)
-                # Messages of partitions revoked by a rebalance while they waited here belong
-                # to the new owner now: it re-reads them from the committed offset. (Applying
-                # them would still be safe, the Redis writes are fenced, but it is wasted
-                # work, and acking offsets of a partition we do not own confuses commits.)
-                assigned = app.consumer.assignment()
-                if any(m.tp not in assigned for m in msgs):
-                    msgs = [m for m in msgs if m.tp in assigned]
-                    if not msgs:
-                        continue
                 try:
                     # A ConsumerMessage has the fields of a Record (partition, offset,
-                    # key, value): no copy per message.
-                    await proc.process(msgs)
-                except Exception as exc:  # state is unknown now: stop the worker
+                    # key, value, timestamp): no copy per message.
+                    msgs = await apply_owned(name, proc, msgs, backoff)
+                except Exception as exc:  # not an outage: state is unknown, stop the worker
                     log.exception("%s processor failed; stopping the worker", name)
                     await app.crash(exc)
                     return
@@ -152,7 +181,22 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     @app.timer(interval=30.0)
     async def silent_grid_view() -> None:
         # Derived from both streams' per-grid maxima; absolute, so every worker may run it.
-        await scan_silent()
+        await skip_outage("silent-grid scan", scan_silent)
+
+    if settings.clock_tick_s > 0:
+        case_name = case_topic.get_topic_name()
+
+        async def send_ticks() -> None:
+            owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == case_name}
+            city, late = clock.behind(await clock.watermarks(redis, keys), owned)
+            futs = [await case_topic.send(key=b"tick", value=encode(Tick(type="tick", ts=city)),
+                                          partition=p, timestamp=city / 1000) for p in late]
+            await asyncio.gather(*futs)
+
+        @app.timer(interval=settings.clock_tick_s)
+        async def city_clock() -> None:
+            # A quiet partition's deadlines advance with the rest of the city (clock.py).
+            await skip_outage("clock tick", send_ticks)
 
     @app.task
     async def declare_topics() -> None:
