@@ -79,7 +79,7 @@ BAD = [
      b'"fixes":[]}', "fixes"),
     ("gps-fixes", b'{"v":1,"id":"b1","terminal":"T1","worker":"W1","grid":"330203001001001",'
      b'"fixes":[[1795741200000, 500.0, 29.8, 5.0]]}', "fixes"),
-    ("gps-fixes", b"\xff\xfe\x00binary", "JSON"),
+    ("gps-fixes", b"\xff\xfe\x00binary", "UTF-8"),
 ]
 
 
