@@ -87,3 +87,25 @@ def test_worker_loglevel_defaults_to_the_setting(monkeypatch, env, argv, level):
     _Worker.seen = []
     assert cli.main(["worker", *argv]) == 0
     assert _Worker.seen == [level]
+
+
+def test_settings_check_flags_the_missing_year(monkeypatch, capsys):
+    monkeypatch.delenv("GRIDPULSE_HOLIDAYS_FILE", raising=False)
+    # The bundled calendar ends with 2026, and 2026 has begun: 2027 is missing.
+    assert cli.main(["settings", "--check"]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("warning: working calendar holidays.toml (bundled): "
+                                                "no holiday schedule for")
+    assert cli.main(["settings"]) == 0  # listing the settings is not a failure
+    assert "no holiday schedule" in capsys.readouterr().err
+
+
+def test_settings_check_passes_with_both_years(monkeypatch, tmp_path, capsys):
+    from datetime import date
+    year = date.today().year  # near New Year the city's year may be the next: cover three
+    path = tmp_path / "holidays.toml"
+    path.write_text("".join(f"[[holidays]]\nfirst = {y}-01-01\n" for y in (year - 1, year, year + 1, year + 2)),
+                    encoding="utf-8")
+    monkeypatch.setenv("GRIDPULSE_HOLIDAYS_FILE", str(path))
+    assert cli.main(["settings", "--check"]) == 0
+    assert capsys.readouterr().out == "settings and working calendar: ok\n"
