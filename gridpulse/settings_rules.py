@@ -31,7 +31,7 @@ class Rule:
 def _bound(lo: float | None, hi: float | None, noun: str, lo_open: bool = False) -> str:
     article = "an" if noun[0] in "aeiou" else "a"
     if lo is not None and hi is not None:
-        return f"{article} {noun} from {lo} to {hi}"
+        return f"{article} {noun} > {lo} and <= {hi}" if lo_open else f"{article} {noun} from {lo} to {hi}"
     if lo is not None:
         return f"{article} {noun} {'>' if lo_open else '>='} {lo}"
     if hi is not None:
@@ -233,7 +233,8 @@ class CityRef(Rule):
         return raw
 
 
-_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]"
+# Underscores are not DNS but are common in container names (kafka_1).
+_HOST = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\]"
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ class Bootstrap(Rule):
     def parse(self, raw: str) -> str:
         """The text, unchanged."""
         for server in raw.split(","):
-            m = re.fullmatch(rf"({_HOST}):(\d+)", server.strip())
+            m = re.fullmatch(rf"({_HOST}):(\d+)", server)
             if m is None or not 1 <= int(m.group(2)) <= 65535:
                 raise ValueError()
         return raw

@@ -19,8 +19,9 @@ README = str(ROOT / "README.md")
 # (test_every_field_is_in_the_table), so a new field also needs its cases.
 CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
     "KAFKA_BOOTSTRAP": ([("127.0.0.1:9092", "127.0.0.1:9092"), ("k1:9092,k2.example.com:19092", None),
+                         ("kafka_1:9092", None),
                          ("[::1]:9092", None)],
-                        ["localhost", "kafka://k1:9092", "k1:0", "k1:70000", "k1:9092,", "k 1:9092"]),
+                        ["localhost", "kafka://k1:9092", "k1:0", "k1:70000", "k1:9092,", "k 1:9092", "-k:9092", "k1:9092, k2:9092"]),
     "REDIS_URL": ([("redis://127.0.0.1:6379/0", None), ("rediss://user:pw@redis.example.com:6380", None),
                    ("redis://localhost", None), ("unix:///run/redis.sock", None)],
                   ["localhost:6379", "http://x:6379", "redis://", "redis://h:99999", "redis://h/db0",
@@ -150,3 +151,11 @@ def test_field_without_rule_still_loads_by_its_type():
     assert rule_for_type("int").parse("7") == 7
     with pytest.raises(ValueError):
         rule_for_type("bool").parse("2")
+
+
+def test_rule_phrases_match_what_they_accept():
+    from gridpulse.settings_rules import Float, Int
+    assert Float(0, 1, lo_open=True).accepts == "a number > 0 and <= 1"
+    with pytest.raises(ValueError):
+        Float(0, 1, lo_open=True).parse("0")
+    assert Int().accepts == "any integer" and Int(hi=9).accepts == "an integer <= 9"
