@@ -96,9 +96,11 @@ def test_logged_at_warning(caplog):
     assert record.levelno == logging.WARNING and "2027" in record.getMessage()
 
 
-def test_rules_load_warns(caplog):
+def test_rules_load_warns(caplog, tmp_path):
     from gridpulse.loop.facts import Rules
+    path = tmp_path / "holidays.toml"
+    path.write_text("[[holidays]]\nfirst = 2020-01-01\n", encoding="utf-8")  # long past
     with caplog.at_level(logging.WARNING, logger="gridpulse.calendar"):
-        Rules.load("", "", TZ)
-    # The bundled file ends with 2026, and 2026 has begun: 2027 is missing from now on.
-    assert any("no holiday schedule" in r.getMessage() for r in caplog.records)
+        Rules.load("", str(path), TZ)
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"working calendar {path}: no holiday schedule for")

@@ -89,13 +89,13 @@ def test_worker_loglevel_defaults_to_the_setting(monkeypatch, env, argv, level):
     assert _Worker.seen == [level]
 
 
-def test_settings_check_flags_the_missing_year(monkeypatch, capsys):
-    monkeypatch.delenv("GRIDPULSE_HOLIDAYS_FILE", raising=False)
-    # The bundled calendar ends with 2026, and 2026 has begun: 2027 is missing.
+def test_settings_check_flags_the_missing_year(monkeypatch, tmp_path, capsys):
+    path = tmp_path / "holidays.toml"
+    path.write_text("[[holidays]]\nfirst = 2020-01-01\n", encoding="utf-8")  # long past
+    monkeypatch.setenv("GRIDPULSE_HOLIDAYS_FILE", str(path))
     assert cli.main(["settings", "--check"]) == 1
     out = capsys.readouterr()
-    assert out.out == "" and out.err.startswith("warning: working calendar holidays.toml (bundled): "
-                                                "no holiday schedule for")
+    assert out.out == "" and out.err.startswith(f"warning: working calendar {path}: no holiday schedule for")
     assert cli.main(["settings"]) == 0  # listing the settings is not a failure
     assert "no holiday schedule" in capsys.readouterr().err
 
