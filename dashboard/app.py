@@ -21,7 +21,9 @@ import dash
 from flask import Response, abort, request
 
 from gridpulse.city import load_city
+from gridpulse.clock import now_ms
 from gridpulse.settings import Settings
+from gridpulse.loop.calendar_years import banner, year_gap
 from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
@@ -82,8 +84,11 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
             "gridfill": deck.grid_fill_layer(version),
             # Inserted when the hexagons are switched on / the playlist runs (wall.js).
             "heat": deck.heat_layer(), "spotlight": deck.spotlight_layer(version)}
+    rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
     walls = layout.Walls(city, spec, settings.dash_interval_ms,
-                         settings.dash_interval_ms * POSITIONS_EVERY_TICKS)
+                         settings.dash_interval_ms * POSITIONS_EVERY_TICKS,
+                         # Asked per page load: the banner comes with the new year, not a restart.
+                         lambda: banner(year_gap(rules.calendar, now_ms(), settings.timezone)))
     wall = walls.build("zh")
     app.layout = layout.root()
     # The grid colours' arrays are in the order of the static grid geometry (grids.json).
@@ -91,7 +96,6 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     pages = Pages(city, visits, settings.timezone, version, wall,
                   int(settings.track_gap_minutes * 60_000))
     callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone)
-    rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
     api.register(app.server, view, city, settings.timezone, rules, visits)
     # The wall in every language/mode, the alerts page and the alerts API (issue 5).
     alerts_ui.register(app, pages, view, city, settings, walls)

@@ -11,6 +11,7 @@ Every label comes from the language's table (texts.py, ``?lang=en``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import dash_deck
@@ -173,10 +174,12 @@ def _spotlight(T: dict) -> html.Div:
 
 
 def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_ms: int,
-          *, kiosk: bool = False, playlist: bool = False, dwell_s: int = 20) -> html.Div:
+          *, kiosk: bool = False, playlist: bool = False, dwell_s: int = 20,
+          notice: str | None = None) -> html.Div:
     """The whole page; ``spec`` is the map's two base documents (deck.base_spec: ``under``
     and ``over``) plus district labels, ``texts`` the language's tables (texts.py, with
-    ``districts`` and ``tiles`` added)."""
+    ``districts`` and ``tiles`` added); ``notice`` a warning shown over the map (e.g. the
+    working calendar lacks next year)."""
     T = texts["ui"]
     header = html.Header(className="topbar", children=[
         html.Div(className="brand", children=[
@@ -216,6 +219,8 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
         _map_mode(T),
         _spotlight(T),
         html.Div(T["map_note"], className="map-note"),
+        # Over the map's empty lower edge, so the panels keep their sizes.
+        *([html.Div(notice, id="wall-notice", className="wall-notice", role="alert")] if notice else []),
     ])
     lang_q = "?lang=en" if texts.get("lang") == "en" else ""
     alerts_more = html.A(T["alerts_more"], href=f"/alerts{lang_q}", className="panel-link")
@@ -268,20 +273,26 @@ def _flag(query: dict, name: str) -> bool:
 
 class Walls:
     """The wall in each language and mode, built per request from the shared spec:
-    ``/`` and ``/wall`` with ``?lang=en``, ``?kiosk=1``, ``?playlist=1[&dwell=20]``."""
+    ``/`` and ``/wall`` with ``?lang=en``, ``?kiosk=1``, ``?playlist=1[&dwell=20]``.
+
+    ``notices()``, asked at each build, gives the warning to show in each language
+    (``{"zh": ..., "en": ...}``) or None (calendar_years.banner)."""
 
     PATH = r"^/?(wall/?)?$"
 
-    def __init__(self, city, spec: dict, interval_ms: int, positions_ms: int) -> None:
+    def __init__(self, city, spec: dict, interval_ms: int, positions_ms: int,
+                 notices: Callable[[], dict[str, str] | None] = lambda: None) -> None:
         self.city, self.spec = city, spec
         self.interval_ms, self.positions_ms = interval_ms, positions_ms
+        self.notices = notices
         self._texts = {lang: wall_texts(city, lang) for lang in ("zh", "en")}
 
     def build(self, lang: str = "zh", *, kiosk: bool = False, playlist: bool = False,
               dwell_s: int = 20) -> html.Div:
         name = (self.city.name_en or self.city.name) if lang == "en" else self.city.name
+        notice = (self.notices() or {}).get(lang)
         return build(name, self.spec, self._texts[lang], self.interval_ms, self.positions_ms,
-                     kiosk=kiosk, playlist=playlist, dwell_s=dwell_s)
+                     kiosk=kiosk, playlist=playlist, dwell_s=dwell_s, notice=notice)
 
     def page(self, _match, query: dict) -> html.Div:
         from .texts import lang_of

@@ -11,6 +11,34 @@ from pathlib import Path
 
 from . import settings as settings_mod
 
+_LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+
+def _settings() -> settings_mod.Settings:
+    """The settings from the environment (and logging set to their level), or exit 2
+    with one line per refused variable."""
+    try:
+        s = settings_mod.load()
+    except settings_mod.SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=s.loglevel, format=_LOG_FORMAT)
+    return s
+
+
+def _like(field_name: str):
+    """An argparse type accepting what setting ``field_name`` accepts (same rule, same words)."""
+    (f,) = (f for f in settings_mod.FIELDS if f.name == field_name)
+    rule = settings_mod.rule_of(f)
+
+    def parse(text: str):
+        try:
+            return rule.parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {rule.accepts}") from None
+
+    return parse
+
 
 def _need(value: str, name: str) -> str:
     if not value:
@@ -21,26 +49,26 @@ def _need(value: str, name: str) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the whole system on this machine."""
     from .runtime.up import run_up
-    return run_up(settings_mod.load(), open_browser=False, duration_s=args.duration)
+    return run_up(_settings(), open_browser=False, duration_s=args.duration)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run one Faust worker."""
+    s = _settings()
     import faust
 
     from streams.app import build_app
-    s = settings_mod.load()
     app = build_app(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), _need(s.redis_url, "REDIS_URL"))
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=args.loglevel or s.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run the terminal simulator."""
+    s = _settings()
     from producers.run import simulate
     from .clock import parse_local
-    s = settings_mod.load()
     if args.terminals is not None:
         s = s.replace(sim_terminals=args.terminals)
     if args.speed is not None:
@@ -59,7 +87,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Publish a recorded event log (``simulate --out``) to Kafka again."""
     from producers.replay import replay
-    s = settings_mod.load()
+    s = _settings()
     path = Path(args.file)
     if not path.is_file():
         sys.exit(f"gridpulse replay: no such file: {path}")
@@ -77,7 +105,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the wall display."""
     from dashboard.app import serve
-    s = settings_mod.load()
+    s = _settings()
     serve(s, _need(s.redis_url, "REDIS_URL"))
     return 0
 
@@ -87,7 +115,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     from .city import load_city
     from .clock import local_day
     from .views import LiveView
-    s = settings_mod.load()
+    s = _settings()
     city = load_city(s.city)
     code = args.code or (city.code if args.level == "city" else None)
     if code is None:
@@ -116,7 +144,7 @@ def cmd_case(args: argparse.Namespace) -> int:
     """Print one case's full history and SLA clocks as JSON."""
     from .loop.facts import Rules
     from .views import LiveView
-    s = settings_mod.load()
+    s = _settings()
     view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone)
     doc = view.case(args.case, Rules.load(s.sla_file, s.holidays_file, s.timezone))
     if doc is None:
@@ -157,12 +185,23 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    """Print the settings (or the README table)."""
+    """Print the settings (or the README table) and what the working calendar lacks."""
+    from .clock import now_ms
+    from .loop.calendar import load_calendar
+    from .loop.calendar_years import year_gap
     if args.markdown:
         print(settings_mod.markdown_table())
-    else:
-        for k, v in settings_mod.load().__dict__.items():
+        return 0
+    s = _settings()
+    if not args.check:
+        for k, v in s.__dict__.items():
             print(f"{k} = {v!r}")
+    gap = year_gap(load_calendar(s.holidays_file or None), now_ms(), s.timezone)
+    if gap is not None:
+        print(f"warning: {gap.message()}", file=sys.stderr)
+        return 1 if args.check else 0
+    if args.check:
+        print("settings and working calendar: ok")
     return 0
 
 
@@ -174,13 +213,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--duration", type=float, help="stop after this many seconds")
     up.set_defaults(func=cmd_up)
     w = sub.add_parser("worker", help="run a stream-processing worker")
-    w.add_argument("--loglevel", default="warning")
+    w.add_argument("--loglevel", type=_like("loglevel"), help="default: GRIDPULSE_LOGLEVEL")
     w.set_defaults(func=cmd_worker)
     sm = sub.add_parser("simulate", help="run the terminal simulator")
-    sm.add_argument("--terminals", type=int)
-    sm.add_argument("--speed", type=float, help="simulated seconds per real second")
-    sm.add_argument("--start", help="simulated start, ISO 8601 (city time if no offset)")
-    sm.add_argument("--until", help="stop at this simulated time, ISO 8601")
+    sm.add_argument("--terminals", type=_like("sim_terminals"))
+    sm.add_argument("--speed", type=_like("sim_speed"), help="simulated seconds per real second")
+    sm.add_argument("--start", type=_like("sim_start"),
+                    help="simulated start, ISO 8601 (city time if no offset)")
+    sm.add_argument("--until", type=_like("sim_start"), help="stop at this simulated time, ISO 8601")
     sm.add_argument("--duration", type=float, help="stop after this many real seconds")
     sm.add_argument("--out", help="also write the messages to this JSONL event log")
     sm.add_argument("--no-kafka", action="store_true", help="do not publish (with --out)")
@@ -216,14 +256,19 @@ def parser() -> argparse.ArgumentParser:
     dlp.set_defaults(func=cmd_deadletter)
     st = sub.add_parser("settings", help="print the settings")
     st.add_argument("--markdown", action="store_true", help="the README's table")
+    st.add_argument("--check", action="store_true",
+                    help="only check: exit 2 if a setting is refused, 1 if the working calendar "
+                         "lacks this year or the next")
     st.set_defaults(func=cmd_settings)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``gridpulse`` console script."""
-    logging.basicConfig(level=settings_mod.load().loglevel.upper(),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    """Entry point of the ``gridpulse`` console script.
+
+    The settings are read by each command, not here: ``--help`` and ``settings
+    --markdown`` work whatever the environment holds.
+    """
     args = parser().parse_args(argv)
     return args.func(args) or 0
 

@@ -77,13 +77,20 @@ class WorkingCalendar:
     A day works if it is a make-up day (``workdays``, 调休), or else if its weekday is in
     ``weekdays`` (Monday = 0) and it is not in ``holidays``. Working time on such a day
     is ``[day_start, day_end)`` local time.
+
+    ``years`` are the years whose holiday schedule the calendar holds (default: every
+    year of a holiday or make-up day); any other year counts as ordinary weeks, which
+    :mod:`gridpulse.loop.calendar_years` warns about. ``provisional`` years are held but
+    not yet confirmed. ``source`` names where the calendar came from, for messages.
     """
 
     working = True
 
     def __init__(self, tz: str = "Asia/Shanghai", day_start: str = "08:30", day_end: str = "17:30",
                  weekdays: Iterable[int] = (0, 1, 2, 3, 4),
-                 holidays: Iterable[date] = frozenset(), workdays: Iterable[date] = frozenset()):
+                 holidays: Iterable[date] = frozenset(), workdays: Iterable[date] = frozenset(),
+                 years: Iterable[int] | None = None, provisional: Iterable[int] = (),
+                 source: str = ""):
         self.tz = tz
         self._zone = ZoneInfo(tz)
         self.day_start, self.day_end = _hhmm(day_start, "day_start"), _hhmm(day_end, "day_end")
@@ -96,6 +103,9 @@ class WorkingCalendar:
         clash = self.holidays & self.workdays
         if clash:
             raise ValueError(f"days both off and make-up working days: {sorted(clash)}")
+        self.years = frozenset({d.year for d in self.holidays | self.workdays} if years is None else years)
+        self.provisional_years = frozenset(provisional)
+        self.source = source
         # Day indices (days since 1970-01-01) keep the hot loops free of date objects.
         self._off = {(d - _EPOCH_DATE).days for d in self.holidays}
         self._on = {(d - _EPOCH_DATE).days for d in self.workdays}
@@ -177,7 +187,7 @@ def check_keys(table: dict, allowed: Iterable[str], where: str) -> None:
 
 
 _CAL_KEYS = {"tz", "day_start", "day_end", "weekdays"}
-_HOLIDAY_KEYS = {"name", "first", "last", "workdays"}
+_HOLIDAY_KEYS = {"name", "first", "last", "workdays", "provisional"}
 
 
 def _date(value: object, key: str) -> date:
@@ -191,8 +201,10 @@ def load_calendar(path: str | Path | None = None) -> WorkingCalendar:
     """Read a holidays file (``None``: the bundled ``holidays.toml``) into a calendar.
 
     Unknown keys raise ValueError naming the key, so a typo cannot silently drop a
-    holiday.
+    holiday. The calendar's ``years`` are those its entries fall in; an entry with
+    ``provisional = true`` makes its years provisional.
     """
+    source = f"{DEFAULT_HOLIDAYS.name} (bundled)" if path is None else str(path)
     with open(DEFAULT_HOLIDAYS if path is None else path, "rb") as f:
         doc = tomllib.load(f)
     check_keys(doc, {"calendar", "holidays"}, "")
@@ -200,6 +212,7 @@ def load_calendar(path: str | Path | None = None) -> WorkingCalendar:
     check_keys(cal, _CAL_KEYS, "calendar.")
     off: set[date] = set()
     on: set[date] = set()
+    provisional: set[int] = set()
     for i, h in enumerate(doc.get("holidays", [])):
         where = f"holidays[{i}]" + (f" ({h['name']})" if "name" in h else "")
         check_keys(h, _HOLIDAY_KEYS, where + ".")
@@ -209,6 +222,13 @@ def load_calendar(path: str | Path | None = None) -> WorkingCalendar:
         last = _date(h.get("last", first), f"{where}.last")
         if last < first:
             raise ValueError(f"{where}.last: before first")
-        off.update(first + timedelta(days=n) for n in range((last - first).days + 1))
-        on.update(_date(d, f"{where}.workdays") for d in h.get("workdays", []))
-    return WorkingCalendar(**cal, holidays=off, workdays=on)
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        extra = [_date(d, f"{where}.workdays") for d in h.get("workdays", [])]
+        off.update(days)
+        on.update(extra)
+        flag = h.get("provisional", False)
+        if not isinstance(flag, bool):
+            raise ValueError(f"{where}.provisional: expected true or false, got {flag!r}")
+        if flag:
+            provisional.update(d.year for d in days + extra)
+    return WorkingCalendar(**cal, holidays=off, workdays=on, provisional=provisional, source=source)

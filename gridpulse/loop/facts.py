@@ -80,10 +80,16 @@ class Rules:
 
     @classmethod
     def load(cls, sla_file: str, holidays_file: str, tz: str) -> "Rules":
-        """Rules from the policy and calendar files (empty path: the bundled defaults)."""
+        """Rules from the policy and calendar files (empty path: the bundled defaults).
+
+        Logs a warning if the calendar lacks this year or the next (calendar_years.py).
+        """
         from .calendar import load_calendar
+        from .calendar_years import warn_year_gap
         from .sla import load_policy
-        return cls(load_policy(sla_file or None), load_calendar(holidays_file or None), tz)
+        calendar = load_calendar(holidays_file or None)
+        warn_year_gap(calendar, tz)
+        return cls(load_policy(sla_file or None), calendar, tz)
 
     def _make_clock(self, name: str, category: str, severity: int, start: int):
         return self.policy.clock(name, category, severity, start, self.calendar)

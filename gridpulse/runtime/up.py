@@ -19,7 +19,9 @@ from pathlib import Path
 import redis
 
 from ..city import load_city
-from ..clock import fmt_local
+from ..clock import fmt_local, now_ms
+from ..loop.calendar import load_calendar
+from ..loop.calendar_years import year_gap
 from ..settings import Settings
 from ..views import LiveView
 from ..topics import names
@@ -99,6 +101,10 @@ def _stop_on_signals() -> None:
 def run_up(settings: Settings, open_browser: bool = False, duration_s: float | None = None) -> int:
     """Run everything until Ctrl-C, SIGTERM (or ``duration_s``); returns an exit code."""
     _stop_on_signals()
+    # The worker and the dashboard log this too, but into files nobody watches.
+    gap = year_gap(load_calendar(settings.holidays_file or None), now_ms(), settings.timezone)
+    if gap is not None:
+        _say(f"warning: {gap.message()}")
     with contextlib.ExitStack() as stack:
         bootstrap = settings.kafka_bootstrap
         if bootstrap:
