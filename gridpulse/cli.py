@@ -130,8 +130,13 @@ def cmd_settings(args: argparse.Namespace) -> int:
     if args.markdown:
         print(settings_mod.markdown_table())
     else:
-        for k, v in settings_mod.load().__dict__.items():
-            print(f"{k} = {v!r}")
+        s = settings_mod.load()
+        for f in settings_mod.FIELDS:
+            v = getattr(s, f.name)
+            # A token printed to a terminal or a log is a token given away.
+            if f.metadata["env"].endswith("_TOKEN") and v:
+                v = "(set)"
+            print(f"{f.name} = {v!r}")
     return 0
 
 
