@@ -69,7 +69,7 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
                     # accepts): the full worker-position snapshot shrinks ~3x (bench/wall.py).
                     compress=True)
     # Server time per callback, at /api/timing (bench/wall.py reads it).
-    timing.install(app.server, timing.CallbackTimes())
+    timing.install(app.server, timing.CallbackTimes(), app.callback_map, settings.admin_token)
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
 
