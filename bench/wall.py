@@ -49,6 +49,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import statistics
 import subprocess
@@ -79,6 +80,11 @@ BASE_LIVE_JS = ("() => { const ok = /[0-9]/.test((document.getElementById('n') |
                 " if (ok && !window.__gpLive) { window.__gpLive = performance.now(); } return ok; }")
 
 
+# The wall's admin token (GRIDPULSE_ADMIN_TOKEN): this run starts the dashboard, so it
+# picks one and clears /api/timing with it between the measuring windows.
+ADMIN_TOKEN = secrets.token_urlsafe(24)
+
+
 def _pct(xs: list[float], q: float) -> float:
     return percentile(xs, q, empty=float("nan"))
 
@@ -99,7 +105,7 @@ def baseline_server(port: int, interval_ms: int) -> None:
         return str(n or 0)
 
     from dashboard import timing  # the same in-server timing as the wall's
-    timing.install(app.server, timing.CallbackTimes())
+    timing.install(app.server, timing.CallbackTimes(), app.callback_map)
 
     waitress.serve(app.server, host="127.0.0.1", port=port, threads=8, ident="baseline")
 
@@ -208,7 +214,9 @@ def callbacks(browser, url: str, seconds: float, pages: int, modes: bool) -> dic
 
 def _clear_timing(base: str) -> None:
     import urllib.request
-    urllib.request.urlopen(urllib.request.Request(base + "/api/timing", method="DELETE"), timeout=30).read()
+    req = urllib.request.Request(base + "/api/timing", method="DELETE",
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    urllib.request.urlopen(req, timeout=30).read()
 
 
 def _settle(redis_url: str, quiet_s: float = 10.0, limit_s: float = 300.0) -> None:
@@ -234,7 +242,7 @@ def running_up(redis_url: str, rate: float | None, start: str, logdir: Path):
     """``gridpulse up`` in a subprocess; yields the wall's base URL."""
     env = dict(os.environ, REDIS_URL=redis_url, GRIDPULSE_DASH_PORT=str(free_port()),
                GRIDPULSE_WORKER_WEB_PORT=str(free_port()), GRIDPULSE_LOG_DIR=str(logdir),
-               GRIDPULSE_SIM_START=start, PYTHONUNBUFFERED="1")
+               GRIDPULSE_SIM_START=start, GRIDPULSE_ADMIN_TOKEN=ADMIN_TOKEN, PYTHONUNBUFFERED="1")
     env.pop("KAFKA_BOOTSTRAP", None)
     if rate is not None:
         env["GRIDPULSE_SIM_MAX_EVENTS_PER_S"] = str(rate)

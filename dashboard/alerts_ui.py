@@ -2,7 +2,8 @@
 
 The page lists AlertBoard.latest (newest first) with each alert's status and
 acknowledgements, refreshed every ``REFRESH_MS`` by a server callback (only the table
-changes). "Acknowledge" asks who (name/post) and an optional comment and POSTs
+changes); a filter the board does not know gets a message naming it instead.
+"Acknowledge" asks who (name/post) and an optional comment and POSTs
 ``/api/alerts/<id>/ack`` (api_alerts.py; the browser side is in assets/wall.js); the
 acknowledgement goes through Kafka and the worker onto the board, so every open page
 shows it on its next refresh. The wall's compact alerts panel is fed by live.py.
@@ -11,6 +12,8 @@ and the alerts API.
 """
 
 from __future__ import annotations
+
+import re
 
 from dash import Dash, Input, Output, State, dcc, html
 
@@ -21,6 +24,8 @@ from gridpulse.settings import Settings
 
 from . import api_alerts
 from .ack_sink import AckSink
+from .api import ApiError
+from .checks import accepts, area_code, choice, count, lang, matches, record
 from .live import alert_subject
 from .texts import lang_of, ui
 
@@ -77,30 +82,51 @@ class AlertsPage:
         self.board, self.city, self.tz = board, city, tz
 
     def filters(self, query: dict) -> dict:
+        """The filters of the page's URL ``query``, checked as ``/api/alerts`` checks them
+        (:class:`ApiError` naming a bad one), as the page's store keeps them."""
         one = lambda k: (query.get(k) or [None])[0] or None  # noqa: E731
-        return {"area": one("area"), "status": one("status"), "kind": one("kind"),
-                "lang": lang_of(query)}
+        f = api_alerts.filters(self.city, {k: one(k) for k in ("area", "status", "kind")})
+        return {"area": f["area"], "status": f["status"],
+                "kind": ",".join(sorted(f["kinds"])) if f["kinds"] else None, "lang": lang_of(query)}
+
+    def store_check(self):
+        """What the refresh accepts as the page's store: what :meth:`filters` writes."""
+        kind = "(?:%s)" % "|".join(re.escape(k) for k in api_alerts.KINDS)
+        return record(area=area_code(self.city), status=choice(api_alerts.STATUSES),
+                      kind=matches(f"{kind}(?:,{kind})*", "alert kinds, comma-separated"), lang=lang)
 
     def rows(self, f: dict) -> list[dict]:
         kinds = {k for k in (f.get("kind") or "").split(",") if k} or None
         return self.board.latest(ROWS, area=f.get("area"), kinds=kinds, status=f.get("status"))
 
-    def page(self, _match, query: dict) -> html.Div:
-        f = self.filters(query)
-        lang = f["lang"]
+    def _header(self, lang: str) -> html.Header:
         T = ui(lang)
-        shown = ", ".join(f"{k}={v}" for k, v in f.items() if v and k != "lang") or T["a_all"]
         wall_href = "/?lang=en" if lang == "en" else "/"
         city = (self.city.name_en or self.city.name) if lang == "en" else self.city.name
-        return html.Div(className="plain al-page-root", lang="en" if lang == "en" else "zh-CN", children=[
-            html.Header(className="topbar", children=[
-                html.Div(className="brand", children=[
-                    html.Span(className="brand-mark"),
-                    html.Span(city, className="brand-city"),
-                    html.Span(T["alerts_title"], className="brand-title")]),
-                html.Nav(className="replay-nav", children=[
-                    html.A(T["nav_wall"], href=wall_href, className="nav-link")]),
-            ]),
+        return html.Header(className="topbar", children=[
+            html.Div(className="brand", children=[
+                html.Span(className="brand-mark"),
+                html.Span(city, className="brand-city"),
+                html.Span(T["alerts_title"], className="brand-title")]),
+            html.Nav(className="replay-nav", children=[
+                html.A(T["nav_wall"], href=wall_href, className="nav-link")]),
+        ])
+
+    def page(self, _match, query: dict) -> html.Div:
+        lang = lang_of(query)
+        html_lang = "en" if lang == "en" else "zh-CN"
+        try:
+            f = self.filters(query)
+        except ApiError as err:  # a filter the board does not know: say which
+            return html.Div(className="plain al-page-root", lang=html_lang, children=[
+                self._header(lang),
+                html.Main(className="plain-body al-page", children=[html.Div(
+                    ui(lang)["a_bad_filter"].format(field=err.field, error=err.message),
+                    id="page-message", className="page-message")])])
+        T = ui(lang)
+        shown = ", ".join(f"{k}={v}" for k, v in f.items() if v and k != "lang") or T["a_all"]
+        return html.Div(className="plain al-page-root", lang=html_lang, children=[
+            self._header(lang),
             html.Main(className="plain-body al-page", children=[
                 html.Div(className="al-bar", children=[
                     html.Span(T["a_filter"].format(f=shown), className="al-filter"),
@@ -138,6 +164,7 @@ def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=
     @app.callback(Output("alerts-table", "children"), Output("alerts-count", "children"),
                   Input("alerts-tick", "n_intervals"), State("alerts-filter", "data"),
                   prevent_initial_call=True)
+    @accepts(count, page.store_check())
     def _refresh(_n, f):
         f = f or {}
         rows = page.rows(f)

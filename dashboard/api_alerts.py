@@ -40,33 +40,35 @@ def _alert_id_ok(alert_id: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", alert_id))
 
 
+def filters(city: CityModel, args) -> dict:
+    """``area``, ``status`` and ``kinds`` from ``args`` (a mapping of strings; empty = not
+    given); :class:`ApiError` 400 naming the bad one. The alerts page reads its URL with it."""
+    area = args.get("area") or None
+    if area is not None:
+        try:
+            city.area(area)
+        except KeyError:
+            raise ApiError(400, "area", f"unknown area code {area!r}") from None
+    status = args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "status", f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    kinds = None
+    if args.get("kind"):
+        kinds = {k.strip() for k in args.get("kind").split(",") if k.strip()}
+        bad = sorted(kinds - set(KINDS))
+        if bad:
+            raise ApiError(400, "kind", f"kind must be among {', '.join(KINDS)}, got {', '.join(bad)}")
+    return {"area": area, "status": status, "kinds": kinds}
+
+
 class AlertsApi:
     """The alerts endpoints over one board, city and acknowledgement sink."""
 
     def __init__(self, board: AlertBoard, city: CityModel, sink: AckSink) -> None:
         self.board, self.city, self.sink = board, city, sink
 
-    def filters(self, args) -> dict:
-        """``area``, ``status`` and ``kinds`` from query ``args`` (400 naming the bad one)."""
-        area = args.get("area") or None
-        if area is not None:
-            try:
-                self.city.area(area)
-            except KeyError:
-                raise ApiError(400, "area", f"unknown area code {area!r}") from None
-        status = args.get("status") or None
-        if status is not None and status not in STATUSES:
-            raise ApiError(400, "status", f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-        kinds = None
-        if args.get("kind"):
-            kinds = {k.strip() for k in args.get("kind").split(",") if k.strip()}
-            bad = sorted(kinds - set(KINDS))
-            if bad:
-                raise ApiError(400, "kind", f"kind must be among {', '.join(KINDS)}, got {', '.join(bad)}")
-        return {"area": area, "status": status, "kinds": kinds}
-
     def list(self) -> dict:
-        f = self.filters(request.args)
+        f = filters(self.city, request.args)
         limit = _int_arg("limit", 50, LIMIT)
         alerts = self.board.latest(limit, area=f["area"], kinds=f["kinds"], status=f["status"])
         return {"area": f["area"], "status": f["status"],

@@ -27,7 +27,7 @@ from gridpulse.loop.calendar_years import banner, year_gap
 from gridpulse.loop.facts import Rules
 from gridpulse.views import LiveView
 
-from . import alerts_ui, api, callbacks, deck, layout, timing
+from . import alerts_ui, api, callbacks, deck, guard, layout, timing
 from .geometry import static_docs
 from .gridfill import GridFillFeed
 from .pages import Pages
@@ -70,8 +70,10 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
                     # Callback answers compressed (flask-compress: brotli/gzip as the browser
                     # accepts): the full worker-position snapshot shrinks ~3x (bench/wall.py).
                     compress=True)
-    # Server time per callback, at /api/timing (bench/wall.py reads it).
-    timing.install(app.server, timing.CallbackTimes())
+    # Server time per callback, at /api/timing (bench/wall.py reads it). Its clock starts
+    # before the edge's checks (guard.install), which are part of answering a callback.
+    timing.install(app.server, timing.CallbackTimes(), app.callback_map, settings.admin_token)
+    guard.install(app, settings.dash_max_body_bytes)
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
 
@@ -126,5 +128,10 @@ def serve(settings: Settings, redis_url: str) -> None:
 
     app = create_app(settings, redis_url)
     log.info("wall display on http://%s:%s/", settings.dash_host, settings.dash_port)
-    waitress.serve(app.server, host=settings.dash_host, port=settings.dash_port, threads=8,
-                   ident="gridpulse")
+    waitress.serve(app.server, **waitress_options(settings))
+
+
+def waitress_options(settings: Settings) -> dict:
+    """How ``serve`` runs waitress (the tests serve the app the same way)."""
+    return {"host": settings.dash_host, "port": settings.dash_port, "threads": 8, "ident": "gridpulse",
+            "max_request_body_size": guard.waitress_body_limit(settings.dash_max_body_bytes)}

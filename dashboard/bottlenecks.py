@@ -15,6 +15,7 @@ from gridpulse.city import CityModel
 from gridpulse.views import LiveView
 
 from . import drill_data
+from .checks import accepts, area_code, count, lang, record
 from .drill_common import REFRESH_MS, T, dept_name, fmt_rate, frame, lang_of, message, with_lang
 
 STAGE_KEYS = {"register": "d_st_register", "dispatch": "d_st_dispatch", "accept": "d_st_accept",
@@ -104,6 +105,7 @@ def register(app: Dash, pages, view: LiveView, city: CityModel, settings) -> Non
 
     @app.callback(Output("b-stages", "children"), Output("b-depts", "children"),
                   Input("b-tick", "n_intervals"), State("b-area", "data"), prevent_initial_call=True)
+    @accepts(count, record(("code",), code=area_code(city, ("city", "district")), lang=lang))
     def _refresh(_n, data):
         if not data:
             return no_update, no_update

@@ -8,6 +8,9 @@ today's hexagon counts (gridfill.HeatFeed); and the playlist's spotlit district.
 Browser side (assets/wall.js, assets/replay.js): tiles/trend/ticker/ranking, overdue
 board, alerts panel, spotlight card, the deck document, the live indicator, opening a
 worker's day from the map, and the replay's frames and play/pause.
+
+Each server callback declares the values it accepts (checks.py): a forged one is refused
+before the callback reads it.
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ from gridpulse.views import LiveView
 from gridpulse.visit_views import VisitView
 
 from . import live
+from .checks import accepts, choice, count, flag, integer, matches, subset, text
 from .gridfill import FILL_MODES, GridFillFeed, HeatFeed
-from .layout import SUBS, TILES
+from .layout import MAP_MODES, SUBS, TILES
 from .pages import Pages
 from .positions import PositionFeed
 from .pump import FeedPump
 
 log = logging.getLogger(__name__)
+# The feeds' cursors as they hand them out: "<epoch>:<version>", the grid colours' with
+# their mode between (positions.py, gridfill.py).
+_EPOCH_CURSOR = matches(r"[0-9a-f]{8}:[0-9]{1,18}", "a cursor <epoch>:<version>")
+_FILL_CURSOR = matches(r"[0-9a-f]{8}:[a-z0-9]{1,16}:[0-9]{1,18}", "a cursor <epoch>:<mode>:<version>")
 
 
 class _Seq:
@@ -60,11 +68,15 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     districts = [d.code for d in city.districts]
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
+    @accepts(text(), text())
     def _page(path, search):
         return pages.render(path, search)
 
     @app.callback(Output("live", "data"), Output("case-cursor", "data"),
                   Input("tick", "n_intervals"), State("case-cursor", "data"))
+    # The cursor: epoch ms of the newest case the browser holds (an hour before 0 while
+    # Redis is empty).
+    @accepts(count, integer())
     def _live(_n, cursor):
         doc = live_feed.read(cursor)
         doc["seq"] = seq.next()
@@ -72,6 +84,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
 
     @app.callback(Output("positions", "data"), Output("positions-cursor", "data"),
                   Input("tick-positions", "n_intervals"), State("positions-cursor", "data"))
+    @accepts(count, _EPOCH_CURSOR)
     def _positions(_n, cursor):
         doc = feed.delta(cursor)
         return doc, doc["cursor"]
@@ -79,6 +92,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     @app.callback(Output("coverage", "data"), Output("coverage-cursor", "data"),
                   Input("tick-positions", "n_intervals"), Input("map-mode", "value"),
                   State("coverage-cursor", "data"))
+    @accepts(count, choice(v for v, _ in MAP_MODES), _FILL_CURSOR)
     def _coverage(_n, mode, cursor):
         # Nothing travels while the grids show outlines only, or when nothing changed.
         if mode not in FILL_MODES:
@@ -89,6 +103,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
         return doc, doc["cursor"]
 
     @app.callback(Output("side", "data"), Input("tick-positions", "n_intervals"))
+    @accepts(count)
     def _side(_n):
         # The overdue board and the alerts summary: every few seconds, off the 1 s tick.
         return feeds.read()
@@ -96,6 +111,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     @app.callback(Output("heat", "data"), Output("heat-cursor", "data"),
                   Input("tick-positions", "n_intervals"), Input("map-heat", "value"),
                   State("heat-cursor", "data"))
+    @accepts(count, subset(["hex"]), _EPOCH_CURSOR)
     def _heat(_n, on, cursor):
         # Today's new cases per grid, only while the hexagons are on and when they changed.
         if not on:
@@ -107,6 +123,7 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
 
     @app.callback(Output("spot", "data"), Input("tick-spotlight", "n_intervals"),
                   State("tick-spotlight", "disabled"))
+    @accepts(count, flag)
     def _spot(n, disabled):
         # The playlist: the next district and its figures, every dwell seconds.
         if disabled:

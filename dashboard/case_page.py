@@ -21,10 +21,12 @@ from gridpulse.clock import fmt_local
 from gridpulse.views import LiveView
 
 from . import deck, drill_data
+from .checks import accepts, count, lang, matches, record
 from .drill_common import (REFRESH_MS, T, area_href, category_name, dept_name, fmt_dur, frame,
                            lang_of, message, severity_name, stage_name, with_lang)
 
-_CASE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")  # as the API's
+CASE_ID = r"[A-Za-z0-9_.:\-]{1,64}"  # as the API's
+_CASE_ID = re.compile(CASE_ID)
 MAP_PX = (520, 360)
 # SLA clock status -> colour class: green met / on time, amber warning, red missed / overdue.
 STATUS_CLASS = {"ok": "ok", "met": "ok", "warning": "warn", "overdue": "bad", "missed": "bad"}
@@ -165,7 +167,7 @@ def map_geo(city: CityModel, version: str, doc: dict) -> dict:
 def page(city: CityModel, view: LiveView, rules, board: AlertBoard, tz: str, version: str,
          case_id: str, query: dict) -> html.Div:
     lang = lang_of(query)
-    if not _CASE_ID.match(case_id):
+    if not _CASE_ID.fullmatch(case_id):
         return message(city, T("d_bad_case", lang).format(case=case_id), lang)
     doc = drill_data.case_page(city, view, rules, case_id, board)
     if doc is None:
@@ -226,6 +228,7 @@ def register(app: Dash, pages, view: LiveView, city: CityModel, rules, settings)
                   Output("c-clocks", "children"), Output("c-alerts", "children"),
                   Output("c-alert-count", "children"),
                   Input("c-tick", "n_intervals"), State("c-case", "data"), prevent_initial_call=True)
+    @accepts(count, record(("case",), case=matches(CASE_ID, "a case id"), lang=lang))
     def _refresh(_n, data):
         if not data:
             return (no_update,) * 5

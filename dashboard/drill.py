@@ -30,6 +30,7 @@ from gridpulse.views import LiveView
 from gridpulse.visit_views import VisitView
 
 from . import deck, drill_data
+from .checks import Invalid, accepts, area_code, choice, count, flag, lang, record
 from .drill_common import (REFRESH_MS, T, _panel, area_href, category_name, crumbs, dept_name, fmt_dur,
                            fmt_value, frame, lang_of, level_name, message, severity_name, stage_name,
                            with_lang)
@@ -278,6 +279,23 @@ def area_page(city: CityModel, visits: VisitView, tz: str, version: str, level: 
                  cls=f"drill-area level-{level}")
 
 
+# -- what the callbacks accept -----------------------------------------------------------
+def page_store(city: CityModel):
+    """The check of the ``d-code`` store as :func:`area_page` writes it: an area of the
+    city below it, at the level its URL named."""
+    shape = record(("code", "level"), code=area_code(city, CHILD_LEVEL.values()), lang=lang,
+                   level=choice(CHILD_LEVEL.values()))
+
+    def check(value) -> None:
+        shape(value)
+        if value is not None and city.area(value["code"]).level != value["level"]:
+            raise Invalid(f"{value['code']} is not a {value['level']}")
+    return check
+
+
+SORT = record(("col", "desc"), col=choice(CHILD_COLS), desc=flag)  # the d-sort store
+
+
 # -- registration -------------------------------------------------------------------------
 def register(app: Dash, pages, view: LiveView, visits: VisitView, city: CityModel, rules,
              settings, version: str | None = None) -> None:
@@ -296,20 +314,21 @@ def register(app: Dash, pages, view: LiveView, visits: VisitView, city: CityMode
                   Input("d-tick", "n_intervals"), Input("d-f-category", "value"),
                   Input("d-f-dept", "value"), Input("d-f-stage", "value"),
                   Input("d-f-overdue", "value"), Input("d-sort", "data"), State("d-code", "data"))
+    # The filters are the dropdowns' options, so a value parse_filters refuses is forged.
+    @accepts(count, choice(CATEGORIES), choice(DEPARTMENTS), choice(OPEN_STAGES),
+             choice(("true", "false")), SORT, page_store(city))
     def _refresh(_n, category, dept, stage, overdue, sort, page):
         if not page:
             return (no_update,) * (len(TILES) + 2)
-        try:
-            filters, _ = drill_data.parse_filters({"category": category, "dept": dept, "stage": stage,
-                                                   "overdue": overdue})
-        except drill_data.FilterError:
-            filters = {}
+        filters, _ = drill_data.parse_filters({"category": category, "dept": dept, "stage": stage,
+                                               "overdue": overdue})
         f = figures(city, view, visits, tz, page["code"], filters, sort, page.get("lang", "zh"))
         return (*f["tiles"], f["total"], f["fig"])
 
     @app.callback(Output("d-sort", "data"),
                   *[Input(f"d-sort-{c}", "n_clicks") for c in CHILD_COLS],
                   State("d-sort", "data"), prevent_initial_call=True)
+    @accepts(*[count] * len(CHILD_COLS), SORT)
     def _sort(*args):
         cur = args[-1] or {"col": "open", "desc": True}
         trig = ctx.triggered_id

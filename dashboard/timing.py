@@ -5,16 +5,26 @@ live callback, by the callback's first output: wall-clock time inside the server
 the request reaching Flask to the answer leaving the view, so waiting for the GIL is
 in it but waiting in waitress's queue is not), the thread's CPU time, and the JSON
 bytes before compression. The newest ``keep`` answers per callback are kept; the
-summary gives count, p50, p95 and max. ``DELETE /api/timing`` starts a new window.
+summary gives count, p50, p95 and max.
+
+Only the callbacks the app defines are recorded, named from the app's callback map (a
+client cannot add names), and only their answers (not the requests the edge refused).
+``DELETE /api/timing`` starts a new window; it takes the admin token
+(``GRIDPULSE_ADMIN_TOKEN``) as ``Authorization: Bearer <token>`` and is refused while
+no token is set.
 """
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import deque
+from typing import Mapping
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
+
+from .api import _json
 
 DASH_UPDATE = "/_dash-update-component"
 
@@ -61,14 +71,36 @@ class CallbackTimes:
                 "all": stats(every)}
 
 
-def callback_name(body: dict | None) -> str:
+def callback_name(output: str) -> str:
     """A callback's name: its first output's component id (``live`` for ``..live.data...``)."""
-    out = (body or {}).get("output") or "?"
-    return out.strip(".").split("...")[0].split(".")[0] or "?"
+    return output.strip(".").split("...")[0].split(".")[0] or "?"
 
 
-def install(server: Flask, times: CallbackTimes) -> None:
-    """Time every Dash callback answer of ``server`` and serve the summary at ``/api/timing``."""
+def _admin_refusal(token: str) -> tuple[dict, int] | None:
+    """Why this request may not change the timings (body and status), or None if it may."""
+    if not token:
+        return {"error": "DELETE /api/timing is off: GRIDPULSE_ADMIN_TOKEN is empty",
+                "field": "GRIDPULSE_ADMIN_TOKEN"}, 403
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return {"error": "the admin token is required: Authorization: Bearer <token>",
+                "field": "Authorization"}, 401
+    # Constant time: the comparison must not tell how much of a guess was right.
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return {"error": "wrong admin token", "field": "Authorization"}, 403
+    return None
+
+
+def install(server: Flask, times: CallbackTimes, callbacks: Mapping[str, dict],
+            admin_token: str = "") -> None:
+    """Time the answers of the server callbacks in ``callbacks`` (a Dash app's callback
+    map) on ``server`` and serve the summary at ``/api/timing``; ``DELETE`` with
+    ``admin_token`` clears it."""
+
+    def known(body) -> str | None:
+        output = body.get("output") if isinstance(body, dict) else None
+        cb = callbacks.get(output) if isinstance(output, str) else None
+        return callback_name(output) if cb is not None and "callback" in cb else None
 
     @server.before_request
     def _start() -> None:
@@ -78,15 +110,22 @@ def install(server: Flask, times: CallbackTimes) -> None:
     @server.after_request
     def _stop(resp):
         t0 = g.pop("gp_t0", None)
-        if t0 is not None:
+        c0 = g.pop("gp_c0", None)
+        # A refused request is not an answer of the callback; its body may not even parse.
+        if t0 is None or resp.status_code >= 400:
+            return resp
+        name = known(request.get_json(silent=True))
+        if name is not None:
             # Registered after flask-compress's hook, so this runs first: bytes are the JSON's.
-            times.record(callback_name(request.get_json(silent=True)),
-                         (time.perf_counter() - t0) * 1000, (time.thread_time() - g.pop("gp_c0")) * 1000,
+            times.record(name, (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000,
                          resp.calculate_content_length() or 0)
         return resp
 
     @server.route("/api/timing", methods=["GET", "DELETE"])
     def _timing():
         if request.method == "DELETE":  # start a new window (bench/wall.py, between phases)
+            refused = _admin_refusal(admin_token)
+            if refused is not None:
+                return _json(*refused)
             times.clear()
-        return jsonify(times.summary())
+        return _json(times.summary())

@@ -194,8 +194,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
         return 0
     s = _settings()
     if not args.check:
-        for k, v in s.__dict__.items():
-            print(f"{k} = {v!r}")
+        for f in settings_mod.FIELDS:
+            v = getattr(s, f.name)
+            # A token printed to a terminal or a log is a token given away.
+            if f.metadata["env"].endswith("_TOKEN") and v:
+                v = "(set)"
+            print(f"{f.name} = {v!r}")
     gap = year_gap(load_calendar(s.holidays_file or None), now_ms(), s.timezone)
     if gap is not None:
         print(f"warning: {gap.message()}", file=sys.stderr)

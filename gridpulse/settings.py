@@ -184,6 +184,18 @@ class Settings:
         "GRIDPULSE_DASH_INTERVAL_MS", 1000,
         "How often the wall display refreshes its live data, in milliseconds.",
         rule=Int(100, 60_000))
+    dash_max_body_bytes: int = _env(
+        "GRIDPULSE_DASH_MAX_BODY_BYTES", 65536,
+        "Largest request body the dashboard takes, in bytes; a larger one is refused (413) "
+        "before it is read. The largest legitimate bodies measured are 1.4 KB (a Dash callback: "
+        "a drill-down page's refresh with every filter set) and 1.7 KB (an alert "
+        "acknowledgement with a full 500-character Chinese comment).",
+        rule=Int(4096, 64 * 1024**2))
+    admin_token: str = _env(
+        "GRIDPULSE_ADMIN_TOKEN", "",
+        "Token of the dashboard's admin requests (`DELETE /api/timing`), sent as "
+        "`Authorization: Bearer <token>`. Empty: they are refused (403).",
+        rule=Text(r"[\x21-\x7e]{16,256}", "16 to 256 printable ASCII characters without spaces"))
     log_dir: str = _env(
         "GRIDPULSE_LOG_DIR", ".gridpulse/logs",
         "Where `gridpulse up` writes the worker's, simulator's and dashboard's logs.",
