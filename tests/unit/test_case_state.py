@@ -269,3 +269,25 @@ def test_open_case_rows_follow_stage_overdue_and_closure():
     ref, _ = run(sorted(EVENTS, key=lambda e: e.ts))
     assert len(ref.rows) == ref.counters["open|330200"]
     assert sum(r[7] for r in ref.rows.values()) == ref.counters["overdue|330200"]
+
+
+def test_buckets_and_quantiles_as_the_contract_words_them():
+    from gridpulse.loop.facts import DURATION_EDGES_MIN as E, bucket
+    from gridpulse.views import quantile_edge
+
+    # Bucket b holds E[b-1] < minutes <= E[b]; bucket 0 holds <= 1 (zero too); 27 the rest.
+    edges = [0, MIN, MIN + 1, 43200 * MIN, 43200 * MIN + 1]
+    assert [bucket(d) for d in edges] == [0, 0, 1, 26, 27]
+    for b, e in enumerate(E):
+        assert bucket(e * MIN) == b and bucket(e * MIN + 1) == b + 1
+    # The q-quantile is the edge of the bucket of the ceil(q n)-th shortest duration.
+    rng = random.Random(3)
+    for _ in range(500):
+        durations = sorted(rng.choice([0, 1, 5, 44, 45, 46, 600, 50000]) * MIN
+                           for _ in range(rng.randint(1, 40)))
+        hist = Counter(bucket(d) for d in durations)
+        for q in (0.5, 0.75, 0.9):
+            k = -(-int(q * 100) * len(durations) // 100)  # ceil(q n), in integers
+            b = bucket(durations[k - 1])
+            assert quantile_edge(hist, q) == (E[b] if b < len(E) else None)
+    assert quantile_edge({}, 0.5) is None
