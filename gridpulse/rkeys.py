@@ -84,6 +84,10 @@ class Keys:
         """Hash: derived silent-grid view: ``sgrid|area`` counters and ``at`` (its now)."""
         return f"{self.prefix}silent"
 
+    def silent_alerted(self) -> str:
+        """Set: ids of the silent-grid alerts already sent."""
+        return f"{self.prefix}silent:alerted"
+
     def alert_info(self) -> str:
         """Hash: alert id -> the alert's JSON (the alerts board, last days)."""
         return f"{self.prefix}alerts:info"

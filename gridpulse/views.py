@@ -56,7 +56,9 @@ class Kpis:
 
 
 def quantile_edge(hist: dict[int, int], q: float) -> int | None:
-    """The histogram bucket edge (minutes) below which a share ``q`` of values fall."""
+    """The upper edge (minutes) of the first bucket whose running total reaches ``q`` of
+    the total: the bucket of the ceil(q x n)-th smallest value; None if none or the last,
+    open-ended bucket."""
     total = sum(hist.values())
     if not total:
         return None
@@ -140,7 +142,8 @@ class LiveView:
         return dict(zip(codes, self.counters([f"{what}|{c}" for c in codes])))
 
     def stage_times(self, code: str, day: int, dept: str | None = None) -> dict[str, dict]:
-        """Median and p90 minutes per stage of cases whose stage ended on local ``day``.
+        """Median and p90 minutes per stage of cases whose stage ended on local ``day``
+        (``handle``: of the handlings that ended that day, a department's per ``dept``).
 
         Quantiles are histogram edges (``gridpulse.loop.facts.DURATION_EDGES_MIN``).
         """

@@ -141,17 +141,19 @@ class CasePartition:
             self.dirty_rows.add(case)
         old = self.contrib.get(case, ())
         if new != old:
-            # Keys appear at most once in a contribution, so set differences are exact;
-            # most steps change a handful of keys out of dozens.
             c, d = self.counters, self.dirty_keys
             new_set, old_set = frozenset(new), frozenset(old)
-            for k in old_set - new_set:
-                c[k] -= 1
-                d.add(k)
-                if k[0] == "h":
-                    self._learned(k)
-            for k in new_set - old_set:
-                c[k] += 1
+            if len(new_set) == len(new) and len(old_set) == len(old):
+                # No key repeats (nearly every case): set differences are exact, and most
+                # steps change a handful of keys out of dozens.
+                moves = [(k, -1) for k in old_set - new_set]
+                moves += [(k, 1) for k in new_set - old_set]
+            else:  # a case handled twice in one bucket of one day counts twice there
+                diff = Counter(new)
+                diff.subtract(old)
+                moves = [(k, n) for k, n in diff.items() if n]
+            for k, n in moves:
+                c[k] += n
                 d.add(k)
                 if k[0] == "h":
                     self._learned(k)

@@ -55,10 +55,10 @@ async def scan(r: aioredis.Redis, k: Keys, grids: list[str], lineage: Callable, 
         ids = {g: f"silent-grid:{g}:{b}" for g, b in silent.items()}
         pipe = r.pipeline(transaction=False)
         for g in silent:
-            pipe.sismember(k.silent() + ":alerted", ids[g])
+            pipe.sismember(k.silent_alerted(), ids[g])
         seen = await pipe.execute()
         new = [silent_alert(g, silent[g], now, lineage) for g, s in zip(silent, seen) if not s]
         if new:
             await alert_sink(new)  # first sent, then remembered: at least once
-            await r.sadd(k.silent() + ":alerted", *(a.id for a in new))
+            await r.sadd(k.silent_alerted(), *(a.id for a in new))
     return silent

@@ -1,6 +1,6 @@
 """What one case contributes to the KPIs and alerts at a given ``now``: pure functions.
 
-Every KPI is a sum over cases of :func:`contribution` (a list of counter keys, each +1),
+Every KPI is a sum over cases of :func:`contribution` (counter keys, +1 per occurrence),
 and the alerts are the union over cases of :func:`alerts`. The stream worker keeps each
 case's last contribution and applies only the difference when the case or the clock
 moves; the batch oracle just sums. Both therefore agree exactly, whatever the order or
@@ -17,11 +17,17 @@ Counter keys (``|``-separated; ``area`` is a grid, community, town, district or 
   ones that met every deadline; ``|d:<dept>`` variants for districts and the city.
 - ``eval|area|<day>`` / ``sat|area|<day>``: evaluations that day, and satisfied ones.
 - ``dur|area|<stage>|<day>|<bucket>``: how long a stage took (districts, city), by the day it
-  ended; ``dur|area|d:<dept>|handle|<day>|<bucket>`` per department.
+  ended: once per case, from the first time it entered the one stage to the first time
+  it entered the other, except ``handle``, which is per handling (below).
+- ``dur|area|handle|<day>|<bucket>`` and ``dur|area|d:<dept>|handle|<day>|<bucket>``: one
+  count per department clock that ended in ``handled``, from the dispatch (or
+  reassignment) that gave that department the case to its handling, by the day of the
+  handling. Area and department histograms count the same handlings, so an area's is the
+  sum of its departments'; a case handled twice (reopened) counts twice.
 - ``disp|area|d:<dept>|<day>`` / ``ret|area|d:<dept>|<day>``: cases dispatched to a
   department, and returned by it ("not ours"), by day (districts, city); a case counts
   once per department and day however often it went back and forth.
-- ``h|<dept>|<category>|<day>|<bucket>``: handling times per department and category,
+- ``h|<dept>|<category>|<day>|<bucket>``: the same handlings per department and category,
   the partition's memory for "likely to breach" (its typical, p75, handling time).
 - ``w:new|<worker>|<day>``, ``w:closed|...``, ``w:ontime|...``, ``w:eval|...``, ``w:sat|...``:
   the same figures per grid worker who reported the case (by the days above).
@@ -43,7 +49,9 @@ from .lifecycle import SATISFIED, CaseView
 #: Upper edges (minutes) of the stage-duration histogram; quantiles report an edge.
 DURATION_EDGES_MIN = (1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480,
                       720, 960, 1440, 2160, 2880, 4320, 7200, 10080, 20160, 43200)
-#: Stage durations measured: name -> (from stage, to stage).
+#: Stage durations measured: name -> (from stage, to stage). All but ``handle`` are taken
+#: once per case, first entry to first entry; ``handle`` is per department clock (see
+#: :func:`_durations`).
 DURATIONS = {"register": ("reported", "registered"), "dispatch": ("registered", "dispatched"),
              "accept": ("dispatched", "accepted"), "handle": ("dispatched", "handled"),
              "verify": ("handled", "verified"), "close": ("verified", "closed"),
@@ -163,9 +171,11 @@ def _worker_keys(who: str, what: str, good: str, day: int, ok: bool) -> tuple[st
 
 def contribution(view: CaseView, info: CaseInfo, now: int, rules: Rules,
                  clocks: list | None = None) -> tuple[str, ...]:
-    """The counter keys this case adds 1 to at ``now`` (each key at most once).
+    """The counter keys this case adds 1 to at ``now``, once per occurrence.
 
-    ``clocks``: ``rules.clocks(view, info)`` if the caller already has them.
+    Only the handling-time keys can occur more than once (a case handled twice, after a
+    reopening, in the same bucket of the same day). ``clocks``: ``rules.clocks(view,
+    info)`` if the caller already has them.
     """
     keys: tuple[str, ...] = ()
     lin, tz, who = info.lineage, rules.tz, info.reporter
@@ -202,22 +212,36 @@ def _durations(view: CaseView, info: CaseInfo, tz: str) -> tuple[str, ...]:
     top = info.lineage[3:]
     first = view.first
     for name, (a, b) in DURATIONS.items():
+        if name == "handle":
+            continue  # per department clock, below
         ta = info.reported if a == "reported" and info.reported else first.get(a)
         tb = first.get(b)
         if ta is not None and tb is not None and tb >= ta:
             keys += _top_keys("dur|{}|{}|{}|{}", top, name, local_day(tb, tz), bucket(tb - ta))
+    once: tuple[str, ...] = ()
     for span in view.spans:
-        keys += _top_keys("disp|{}|d:{}|{}", top, span.dept, local_day(span.start, tz))
+        once += _top_keys("disp|{}|d:{}|{}", top, span.dept, local_day(span.start, tz))
         if span.end is not None:
             if span.outcome == "returned":
-                keys += _top_keys("ret|{}|d:{}|{}", top, span.dept, local_day(span.end, tz))
+                once += _top_keys("ret|{}|d:{}|{}", top, span.dept, local_day(span.end, tz))
             elif span.outcome == "handled":
-                day, bk = local_day(span.end, tz), bucket(span.end - span.start)
-                keys += _top_keys("dur|{}|d:{}|handle|{}|{}", top, span.dept, day, bk)
-                keys += (_intern(f"h|{span.dept}|{info.category}|{day}|{bk}"),)
-    # A case returned and re-dispatched to the same department the same day must still
-    # count once (per case, not per dispatch): keys stay unique, as refresh() relies on.
-    return tuple(dict.fromkeys(keys)) if len(view.spans) > 1 else keys
+                # Measured from the dispatch that gave this department the case, for the
+                # area as for the department, so an area's histogram is the sum of its
+                # departments' (time spent with a department that returned the case is
+                # that department's, not the handler's).
+                keys += _handle_keys(top, span.dept, info.category, local_day(span.end, tz),
+                                     bucket(span.end - span.start))
+    # A case returned and re-dispatched to the same department the same day is one case
+    # dispatched to it that day, not two.
+    return keys + (tuple(dict.fromkeys(once)) if len(view.spans) > 1 else once)
+
+
+@_cache
+def _handle_keys(top: tuple[str, ...], dept: str, cat: str, day: int, bk: int) -> tuple[str, ...]:
+    keys = [f"dur|{a}|handle|{day}|{bk}" for a in top]
+    keys += [f"dur|{a}|d:{dept}|handle|{day}|{bk}" for a in top]
+    keys.append(f"h|{dept}|{cat}|{day}|{bk}")
+    return tuple(map(_intern, keys))
 
 
 #: (department, category, local day) -> typical (p75) handling time in ms, or None.

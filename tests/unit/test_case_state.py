@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from gridpulse.clock import parse_local
+from gridpulse.clock import local_day, parse_local
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, typical_from
 from gridpulse.loop.lifecycle import fold
 from gridpulse.schemas import CaseEvent
@@ -79,6 +79,14 @@ EVENTS = (loop("a", 0) + loop("b", 10, "330212002003004", handle_after=600)  # b
           + [ev("r", 0, "reported", 50), ev("r", 1, "registered", 51),  # back to the same dept
              ev("r", 2, "dispatched", 52, "urban"), ev("r", 3, "returned", 60, "urban"),
              ev("r", 4, "dispatched", 70, "urban"), ev("r", 5, "handled", 80, "urban")]
+          + [ev("o", 0, "reported", 100), ev("o", 1, "registered", 101),  # handled twice
+             ev("o", 2, "dispatched", 102, "urban"), ev("o", 3, "handled", 110, "urban"),
+             ev("o", 4, "verified", 115), ev("o", 5, "reopened", 120),
+             ev("o", 6, "dispatched", 121, "urban"), ev("o", 7, "handled", 129, "urban"),
+             ev("o", 8, "verified", 130), ev("o", 9, "closed", 131)]
+          + [ev("s", 0, "reported", 140), ev("s", 1, "registered", 141),  # reassigned
+             ev("s", 2, "dispatched", 142, "urban"), ev("s", 3, "reassigned", 150, "sanitation"),
+             ev("s", 4, "handled", 170, "sanitation")]
           + [ev("z", 0, "reported", 24 * 60)])  # moves the watermark a day on
 
 
@@ -173,11 +181,48 @@ def test_rebuild_from_records_gives_the_same_counters():
     assert +again.counters == +st.counters and not again.dirty_keys
 
 
-def test_a_contribution_names_each_key_once():
-    # refresh() applies set differences: that is exact only if no key repeats.
+def test_only_handling_times_repeat_in_a_contribution():
+    # refresh() takes set differences unless a key repeats; only a case handled more than
+    # once in one bucket of one day repeats one ("o": twice 8 minutes, the same day).
     st, _ = run(sorted(EVENTS, key=lambda e: e.ts))
-    for case, keys in st.contrib.items():
-        assert len(keys) == len(set(keys)), case
+    repeated = {case: sorted({k for k in keys if keys.count(k) > 1}) for case, keys in st.contrib.items()}
+    day = local_day(T0, TZ)
+    assert {c: ks for c, ks in repeated.items() if ks} == {"o": sorted(
+        [f"dur|{a}|handle|{day}|5" for a in ("330203", "330200")]
+        + [f"dur|{a}|d:urban|handle|{day}|5" for a in ("330203", "330200")]
+        + [f"h|urban|sanitation|{day}|5"])}
+    assert st.counters[f"dur|330200|d:urban|handle|{day}|5"] == 3  # "o" twice, "r" once
+    assert st.counters[f"disp|330200|d:urban|{day}"] == 3  # "o", "r", "s": cases, not dispatches
+
+
+def handle_hist(counters, area, dept=None):
+    """(day, bucket) -> count of the handle histogram of ``area`` (of ``dept`` in it)."""
+    mid = f"d:{dept}|handle" if dept else "handle"
+    out = Counter()
+    for k, n in counters.items():
+        parts = k.split("|")
+        if k.startswith(f"dur|{area}|{mid}|") and len(parts) == 4 + mid.count("|") + 1:
+            out[(int(parts[-2]), int(parts[-1]))] += n
+    return +out
+
+
+def test_handling_is_timed_from_the_dispatch_that_gave_the_department_the_case():
+    st, _ = run(sorted(EVENTS, key=lambda e: e.ts))
+    day = local_day(T0, TZ)
+    urban = handle_hist(st.counters, "330200", "urban")
+    sanitation = handle_hist(st.counters, "330200", "sanitation")
+    # "r": returned by urban at 60, dispatched to urban again at 70, handled at 80: 10 min
+    # (bucket 5), not 28 from the first dispatch. "s": urban had it 142-150, then
+    # sanitation from its reassignment at 150 to 170: 20 min (bucket 7), sanitation's.
+    assert urban[(day, 5)] == 1 + 2  # "r", and "o" twice
+    assert sanitation[(day, 7)] == 1
+    assert not [k for k in st.counters if k.startswith("dur|330200|d:urban|handle|") and k.endswith("|7")]
+    # An area's histogram is the sum of its departments' (the supervisor's expectation).
+    for area in ("330203", "330212", "330200"):
+        total = Counter()
+        for dept in ("urban", "sanitation"):
+            total += handle_hist(st.counters, area, dept)
+        assert handle_hist(st.counters, area) == total, area
 
 
 def test_likely_to_breach_uses_what_the_department_took_before():
@@ -224,3 +269,25 @@ def test_open_case_rows_follow_stage_overdue_and_closure():
     ref, _ = run(sorted(EVENTS, key=lambda e: e.ts))
     assert len(ref.rows) == ref.counters["open|330200"]
     assert sum(r[7] for r in ref.rows.values()) == ref.counters["overdue|330200"]
+
+
+def test_buckets_and_quantiles_as_the_contract_words_them():
+    from gridpulse.loop.facts import DURATION_EDGES_MIN as E, bucket
+    from gridpulse.views import quantile_edge
+
+    # Bucket b holds E[b-1] < minutes <= E[b]; bucket 0 holds <= 1 (zero too); 27 the rest.
+    edges = [0, MIN, MIN + 1, 43200 * MIN, 43200 * MIN + 1]
+    assert [bucket(d) for d in edges] == [0, 0, 1, 26, 27]
+    for b, e in enumerate(E):
+        assert bucket(e * MIN) == b and bucket(e * MIN + 1) == b + 1
+    # The q-quantile is the edge of the bucket of the ceil(q n)-th shortest duration.
+    rng = random.Random(3)
+    for _ in range(500):
+        durations = sorted(rng.choice([0, 1, 5, 44, 45, 46, 600, 50000]) * MIN
+                           for _ in range(rng.randint(1, 40)))
+        hist = Counter(bucket(d) for d in durations)
+        for q in (0.5, 0.75, 0.9):
+            k = -(-int(q * 100) * len(durations) // 100)  # ceil(q n), in integers
+            b = bucket(durations[k - 1])
+            assert quantile_edge(hist, q) == (E[b] if b < len(E) else None)
+    assert quantile_edge({}, 0.5) is None

@@ -146,3 +146,39 @@ def test_compact_households_equal_the_tuples_and_find_the_same_nearest():
             _, x, y = full[rng.randrange(len(full))]
             s = Stay(0, 1, x + rng.uniform(-6e-4, 6e-4), y + rng.uniform(-5e-4, 5e-4), 5)
             assert nearest(s, comp) == nearest(s, full)
+
+
+def contract_households(city_seed: int, grid: str, polygons: list, count: int) -> list[tuple]:
+    """The households of a grid as docs/contract.md ("Households and visits") defines them,
+    built without gridpulse's code or Python's ``random``: numpy's legacy MT19937 seeded
+    with ``init_by_array``, hashlib, and shapely only for "strictly inside"."""
+    import hashlib
+
+    import numpy as np
+    from shapely.geometry import shape as to_geometry
+
+    text = f"{city_seed}/{grid}".encode()
+    n = int.from_bytes(text + hashlib.sha512(text).digest(), "big")
+    key = []
+    while n:
+        key.append(n & 0xFFFFFFFF)
+        n >>= 32
+    mt = np.random.RandomState(np.array(key, dtype=np.uint32))  # init_by_array(key)
+    xs = [x for part in polygons for ring in part for x, _ in ring]
+    ys = [y for part in polygons for ring in part for _, y in ring]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    area = to_geometry({"type": "MultiPolygon", "coordinates": polygons})
+    out = []
+    while len(out) < count:
+        wx, wy = (int(w) for w in mt.randint(0, 2**32, size=2, dtype=np.uint64))  # raw 32-bit words
+        x = float(np.rint((x0 + (x1 - x0) * (wx / 2**32)) * 1e6) / 1e6)
+        y = float(np.rint((y0 + (y1 - y0) * (wy / 2**32)) * 1e6) / 1e6)
+        if area.contains(shapely.Point(x, y)):
+            out.append((f"{grid}-{len(out):03d}", x, y))
+    return out
+
+
+def test_households_can_be_recomputed_from_the_contract(city):
+    for code in sample(city, 1499):
+        want = contract_households(city.seed, code, city.polygons(code), city.household_count(code))
+        assert list(city.households(code)) == want, code
