@@ -159,6 +159,10 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
         Input("map-mode", "value"), Input("heat", "data"), Input("map-heat", "value"),
         Input("spot", "data"), State("deck-base", "data"), State("texts", "data"))
     app.clientside_callback(
+        ClientsideFunction("gridpulse", "deadCount"),
+        Output("dead-num", "children"), Output("dead-count", "className"),
+        Input("live", "data"), State("texts", "data"))
+    app.clientside_callback(
         ClientsideFunction("gridpulse", "indicator"),
         Output("live-indicator", "className"), Output("live-text", "children"),
         Input("tick", "n_intervals"), State("interval-ms", "data"), State("texts", "data"))

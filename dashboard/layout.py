@@ -192,6 +192,12 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
             html.Span("--:--:--", id="clock-time", className="clock-time"),
             html.Span("", id="clock-date", className="clock-date"),
         ]),
+        # Records the worker refused today (dead letters): a small count, loud only when
+        # there are some.
+        html.Div(id="dead-count", className="dead-count none", title=T["dead_hint"], children=[
+            html.Span(T["dead_today"], className="dead-label"),
+            html.Span("–", id="dead-num", className="dead-num"),
+        ]),
         html.Div(id="live-indicator", className="live-ind waiting", children=[
             html.Span(className="live-dot"),
             html.Span(T["waiting"], id="live-text", className="live-text"),

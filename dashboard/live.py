@@ -134,6 +134,7 @@ def shared_doc(view: LiveView, visits: VisitView, city: CityModel, tz: str) -> d
         "ticker": [[c["ts"], c["district"], c["category"], c["severity"], c["stage"], c["case"]]
                    for c in ticker],
         "window": CASE_WINDOW_MS,
+        "dead": view.dead_letters_today(),
     }
 
 

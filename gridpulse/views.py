@@ -13,7 +13,7 @@ import msgspec
 import redis
 
 from .catalog import DEPARTMENTS
-from .clock import local_day, minute
+from .clock import day_start_ms, local_day, minute, now_ms
 from .loop import record, scores
 from .loop.facts import CaseInfo
 from .loop.lifecycle import fold
@@ -98,6 +98,13 @@ class LiveView:
                 pipe.hget(self.k.meta(kind, p), "wm")
             out[kind] = max((int(w) for w in pipe.execute() if w is not None), default=0)
         return out
+
+    def dead_letters_today(self, now: int | None = None) -> int:
+        """Dead letters written today: records the workers refused (local day of the wall
+        clock, since a letter's time is when it was written, not an event time)."""
+        now = now_ms() if now is None else now
+        start = day_start_ms(local_day(now, self.tz), self.tz)
+        return self.r.zcount(self.k.deadletters(), start, now)
 
     def watermark(self) -> int:
         """The event-time clock of the views: the newest event time applied."""

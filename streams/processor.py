@@ -49,7 +49,7 @@ _offset = attrgetter("offset")
 
 def record_ms(r) -> int | None:
     """The record's timestamp in epoch ms (None if it has none)."""
-    ts = getattr(r, "timestamp", None)
+    ts = r.timestamp
     return None if ts is None else round(ts * 1000)
 
 
@@ -273,6 +273,6 @@ class GpsProcessor(_Processor[GpsPartition]):
         batch = decode(decode_gps, r.value)
         self._known(batch.grid)
         check_key(r, batch.grid, "grid")
-        if self.clock_ahead_ms:
-            check_clock(max(f.ts for f in batch.fixes), record_ms(r), self.clock_ahead_ms)
+        if self.clock_ahead_ms and r.timestamp is not None:
+            check_clock(max([f.ts for f in batch.fixes]), record_ms(r), self.clock_ahead_ms)
         return batch

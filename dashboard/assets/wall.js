@@ -412,6 +412,12 @@
         return url;
       },
       /* Green while live payloads keep arriving, red once several ticks are missed. */
+      /* Today's dead letters (live.dead): muted at 0, amber otherwise. */
+      deadCount: function (live, texts) {
+        var nu = window.dash_clientside.no_update;
+        if (!live || !texts || live.dead === undefined || live.dead === null) { return [nu, nu]; }
+        return [fmtCount(live.dead, texts), live.dead > 0 ? "dead-count some" : "dead-count none"];
+      },
       indicator: function (n, intervalMs, texts) {
         if (!texts) { return ["live-ind waiting", ""]; }
         if (!state.lastLiveAt) { return ["live-ind waiting", texts.ui.waiting]; }

@@ -25,11 +25,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import redis
 from werkzeug.serving import make_server
 
 from gridpulse import settings as settings_mod
 from gridpulse.city import load_city
 from gridpulse.clock import parse_local
+from gridpulse.rkeys import Keys
 from gridpulse.views import LiveView
 
 from dashboard.gridfill import percent
@@ -114,7 +116,15 @@ def test_wall_display(filled_redis, wall):
     v = visits.kpis(city.code)
     with urllib.request.urlopen(f"{base}/api/visits/city/{city.code}", timeout=30) as resp:
         api_v = json.loads(resp.read())
+    # Two records refused today, one yesterday: the wall's small counter says 2.
+    from gridpulse.clock import now_ms
+    r = redis.Redis.from_url(filled_redis)
+    now = now_ms()
+    r.zadd(Keys(cfg.redis_prefix).deadletters(), {"gp.case-events|0|1": now, "gp.gps-fixes|1|7": now,
+                                                   "gp.case-events|0|0": now - 86_400_000 * 2})
+    assert view.dead_letters_today() == 2
     expected = {
+        "dead-num": "2",
         "tile-new-today": str(k.new_today),
         "tile-last-hour": str(k.new_last_hour),
         "tile-open": str(k.open),
@@ -187,6 +197,7 @@ def test_wall_display(filled_redis, wall):
         canvas = page.evaluate("""() => { const c = document.querySelector('canvas#map');
             return c ? [c.width, c.height] : null; }""")
         live_class = page.get_attribute("#live-indicator", "class")
+        assert page.get_attribute("#dead-count", "class") == "dead-count some"
         page.screenshot(path=str(OUT / "wall.png"))
         assert not coverage and "gridfill.json" not in " ".join(statics)  # off by default
         # Colour the grids by 30-day coverage: the fill geometry comes once, then one array.
