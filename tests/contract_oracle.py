@@ -374,7 +374,7 @@ class ContractViews:
     watermarks: dict[int, int]
     cases: dict[str, Case]
     partition_of: dict[str, int]
-    dead: list[tuple[CaseEvent, str]]  # refused on arrival (unknown grid)
+    dead: list[tuple[CaseEvent, str]]  # dead letters: unknown grid, or refused past the lateness
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -393,10 +393,55 @@ def contract_views(city, events: list[CaseEvent], partitions: int = 4,
     """
     policy = policy or Policy.load()
     tz = policy.calendar.tz
-    by_case: dict[str, list[CaseEvent]] = {}
+    logs: dict[int, list[CaseEvent]] = {}
+    for ev in events:
+        logs.setdefault(partition_of(ev.case, partitions), []).append(ev)
+
+    cases: dict[str, Case] = {}
+    part: dict[str, int] = {}
+    wm: dict[int, int] = {}
+    dead: list[tuple[CaseEvent, str]] = []
+    for p, log in logs.items():
+        kept, now, gone = read_partition(city, log, lateness_ms)
+        dead += gone
+        for cid, evs in kept.items():
+            cases[cid], part[cid] = replay(cid, evs), p
+        if now is not None:
+            wm[p] = now
+
+    per_part: dict[int, Counter] = {p: Counter() for p in wm}
+    for cid, case in cases.items():
+        if case.report is not None:
+            per_part[part[cid]].update(case_counters(city, case, wm[part[cid]], policy, tz))
+
+    alerts: dict[str, tuple[str, int]] = {}
+    for cid, case in cases.items():
+        if case.report is not None:
+            p = part[cid]
+            alerts.update(case_alerts(case, wm[p], lateness_ms, policy, per_part[p], tz))
+
+    total: Counter = Counter()
+    for c in per_part.values():
+        total.update(c)
+    return ContractViews(counters=+total, alerts=alerts, watermarks=wm, cases=cases,
+                         partition_of=part, dead=dead)
+
+
+def read_partition(city, log: list[CaseEvent], lateness_ms: int):
+    """A partition's log read in order, as "Now" and the dead-letter rules say.
+
+    Returns the events each case keeps, the watermark (None if nothing was applied)
+    and the dead letters. The watermark is the newest `ts` of an event its case's
+    rules accepted, when it arrived or later (so an event accepted on arrival and
+    refused after a late predecessor still moved it). A refused event is dead once the
+    watermark is the allowed lateness past it, and no later arrival brings it back.
+    """
+    kept: dict[str, list[CaseEvent]] = {}
     seen: dict[str, set[str]] = {}
     dead: list[tuple[CaseEvent, str]] = []
-    for ev in events:
+    now: int | None = None
+    waiting: list[tuple[CaseEvent, str]] = []  # refused, within the lateness
+    for ev in log:
         try:
             city.grid(ev.grid)
         except KeyError:
@@ -406,35 +451,18 @@ def contract_views(city, events: list[CaseEvent], partitions: int = 4,
         if ev.id in ids:  # a duplicate: the first to arrive is the one the case has
             continue
         ids.add(ev.id)
-        by_case.setdefault(ev.case, []).append(ev)
-
-    cases = {cid: replay(cid, evs) for cid, evs in by_case.items()}
-    part = {cid: partition_of(cid, partitions) for cid in cases}
-
-    # "Now": the greatest ts of the events applied in the partition.
-    wm: dict[int, int] = {}
-    for cid, case in cases.items():
-        for ev in case.applied:
-            wm[part[cid]] = max(wm.get(part[cid], ev.ts), ev.ts)
-
-    per_part: dict[int, Counter] = {p: Counter() for p in wm}
-    for cid, case in cases.items():
-        if case.report is None:
+        kept.setdefault(ev.case, []).append(ev)
+        case = replay(ev.case, kept[ev.case])
+        for e in case.applied:
+            now = e.ts if now is None else max(now, e.ts)
+        waiting = [(e, w) for e, w in waiting if e.case != ev.case] + case.refused
+        if now is None:
             continue
-        per_part[part[cid]].update(case_counters(city, case, wm[part[cid]], policy, tz))
-
-    alerts: dict[str, tuple[str, int]] = {}
-    for cid, case in cases.items():
-        if case.report is None:
-            continue
-        p = part[cid]
-        alerts.update(case_alerts(case, wm[p], lateness_ms, policy, per_part[p], tz))
-
-    total: Counter = Counter()
-    for c in per_part.values():
-        total.update(c)
-    return ContractViews(counters=+total, alerts=alerts, watermarks=wm, cases=cases,
-                         partition_of=part, dead=dead)
+        for e, why in [(e, w) for e, w in waiting if e.ts + lateness_ms <= now]:
+            kept[e.case].remove(e)
+            dead.append((e, why))
+        waiting = [(e, w) for e, w in waiting if e.ts + lateness_ms > now]
+    return kept, now, dead
 
 
 def deadline(policy: Policy, case: Case, clock: Clock, f: Fraction = Fraction(1)) -> int:
