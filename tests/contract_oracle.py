@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from gridpulse.schemas import CaseEvent
+from gridpulse.schemas import Alert, CaseEvent
 
 LOOP_DIR = Path(__file__).resolve().parent.parent / "gridpulse" / "loop"
 SLA_FILE = LOOP_DIR / "sla_default.toml"
@@ -370,7 +370,7 @@ class ContractViews:
     counters summed over partitions, the case alerts, and how each case ended."""
 
     counters: Counter
-    alerts: dict[str, tuple[str, int]]  # id -> (kind, ts)
+    alerts: dict[str, Alert]
     watermarks: dict[int, int]
     cases: dict[str, Case]
     partition_of: dict[str, int]
@@ -386,7 +386,7 @@ def partition_of(key: str, partitions: int) -> int:
 def contract_views(city, events: list[CaseEvent], partitions: int = 4,
                    lateness_ms: int = 60_000, policy: Policy | None = None) -> ContractViews:
     """Every `gp:case:<p>:kpi` counter (summed over partitions) and every case alert
-    (id -> (kind, ts)) that docs/contract.md gives for a `case-events` log.
+    (by id) that docs/contract.md gives for a `case-events` log.
 
     `events` are in log order (arrival order within each partition); each goes to the
     partition of its case id. Every case is judged at its partition's watermark.
@@ -414,11 +414,11 @@ def contract_views(city, events: list[CaseEvent], partitions: int = 4,
         if case.report is not None:
             per_part[part[cid]].update(case_counters(city, case, wm[part[cid]], policy, tz))
 
-    alerts: dict[str, tuple[str, int]] = {}
+    alerts: dict[str, Alert] = {}
     for cid, case in cases.items():
         if case.report is not None:
             p = part[cid]
-            alerts.update(case_alerts(case, wm[p], lateness_ms, policy, per_part[p], tz))
+            alerts.update(case_alerts(city, case, wm[p], lateness_ms, policy, per_part[p], tz))
 
     total: Counter = Counter()
     for c in per_part.values():
@@ -576,34 +576,45 @@ def typical_handling_ms(part_counters: Counter, dept: str, cat: str, start_day: 
     return quantile_ms(counts, Fraction(3, 4))
 
 
-def case_alerts(case: Case, now: int, lateness_ms: int, policy: Policy,
-                part_counters: Counter, tz: str) -> dict[str, tuple[str, int]]:
+def case_alerts(city, case: Case, now: int, lateness_ms: int, policy: Policy,
+                part_counters: Counter, tz: str) -> dict[str, Alert]:
     """The SLA alerts of one case written by its partition's now: one per threshold a
-    clock crossed while running, once now is the allowed lateness past it."""
-    out: dict[str, tuple[str, int]] = {}
+    clock crossed while running (or at the moment it stopped), once now is the allowed
+    lateness past it."""
+    out: dict[str, Alert] = {}
     rep = case.report
+    g = city.grid(rep.grid)
+    stage_of = {"dispatch": "registered", "handle": "dispatched", "verify": "handled"}
 
     def crossed(c: Clock, moment: int) -> bool:
         running_then = c.stop is None or moment <= c.stop
         return running_then and moment + lateness_ms <= now
 
+    def alert(c: Clock, suffix: str, kind: str, moment: int, due: int, **extra) -> None:
+        aid = f"{case.id}:{c.name}:{c.start}:{suffix}"
+        out[aid] = Alert(id=aid, kind=kind, ts=moment, case=case.id, stage=stage_of[c.name],
+                         deadline=due, grid=rep.grid, community=g.community, town=g.town,
+                         district=g.district, city=city.code, dept=c.dept,
+                         severity=rep.severity, category=rep.category, **extra)
+
     for c in case.clocks:
-        prefix = f"{case.id}:{c.name}:{c.start}"
         due = deadline(policy, case, c)
-        marks = [("warning", deadline(policy, case, c, policy.warn_fraction)), ("overdue", due)]
-        marks += [(f"escalation:{i}", deadline(policy, case, c, m))
-                  for i, m in enumerate(policy.multiples, start=1)]
-        for kind, moment in marks:
+        for kind, moment in (("warning", deadline(policy, case, c, policy.warn_fraction)),
+                             ("overdue", due)):
             if crossed(c, moment):
-                out[f"{prefix}:{kind}"] = (kind.split(":")[0], moment)
+                alert(c, kind, kind, moment, due)
+        for level, m in enumerate(policy.multiples, start=1):
+            moment = deadline(policy, case, c, m)
+            if crossed(c, moment):
+                alert(c, f"escalation:{level}", "escalation", moment, due,
+                      message=f"督办 level {level}")
         if c.stop is not None and due <= c.stop and c.stop + lateness_ms <= now:
-            out[f"{prefix}:resolved"] = ("resolved", c.stop)
+            alert(c, "resolved", "resolved", c.stop, due)
         if c.name == "handle":
             typical = typical_handling_ms(part_counters, c.dept, rep.category,
                                           local_day(c.start, tz))
             if typical is not None:
-                # remaining (wall clock) = due - t drops below typical at due - typical + 1
-                moment = max(c.start, due - typical + 1)
+                moment = max(c.start, due - typical)  # remaining time down to typical
                 if crossed(c, moment):
-                    out[f"{prefix}:likely_breach"] = ("likely_breach", moment)
+                    alert(c, "likely_breach", "likely_breach", moment, due)
     return out
