@@ -654,3 +654,22 @@ def test_hand_made_cases_reach_what_they_are_for(city):
     assert set(kinds(v, f"REOPEN3:verify:{L('2026-11-26T10:00')}:")) == {
         "warning", "overdue", "escalation:1", "resolved"}
     assert v.counters["ontime|330200|20784"] == 1  # only the last verify clock is judged
+
+
+def test_an_event_past_the_lateness_moves_counters_not_written_alerts(city, rules):
+    """An event later than the allowed lateness still counts in its case's figures, but
+    the alerts its clock raised meanwhile stay written (contract, `case-events`)."""
+    g, h = grids(city)
+    ev = story("TOOLATE", g, "sanitation", 1)
+    events = [
+        ev("2026-11-27T23:10", "reported", actor="W90030"),
+        ev("2026-11-27T23:20", "registered"),  # 30 min, 24/7: warning 23:44, overdue 23:50
+    ] + pace(h, "2026-11-28T15:00") + [
+        ev("2026-11-27T23:30", "dispatched", dept="sanitation"),  # 15 h late
+    ]
+    mine = contract_views(city, events, 1, LATENESS_MS)
+    counters, alerts = live_views(city, rules, events, 1)
+    assert counters == mine.counters
+    assert not [i for i in mine.alerts if ":dispatch:" in i]
+    extra = {alerts[i].kind for i in set(alerts) - set(mine.alerts)}
+    assert set(mine.alerts) <= set(alerts) and extra == {"warning", "overdue", "escalation"}
