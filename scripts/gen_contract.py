@@ -37,13 +37,13 @@ EXAMPLES = {
         fixes=[schemas.Fix(1795741690003, 121.551234, 29.874321, 8.5),
                schemas.Fix(1795741700003, 121.551301, 29.874402, 9.0)]),
     "Alert": schemas.Alert(
-        id="C20261127-0000042:handled:overdue", kind="overdue", ts=1795750200000,
-        case="C20261127-0000042", stage="handled", deadline=1795750200000,
+        id="C20261127-0000042:handle:1795746600000:overdue", kind="overdue", ts=1795761000000,
+        case="C20261127-0000042", stage="dispatched", deadline=1795761000000,
         grid="330203001001003", community="330203001001", town="330203001", district="330203",
         city="330200", dept="sanitation", severity=3, category="sanitation"),
     "AlertAck": schemas.AlertAck(
-        id="ack-5f0c2a1e", alert="C20261127-0000042:handled:overdue", by="李明 (海曙区指挥中心)",
-        at=1795750500000, comment="已电话督办，环卫所承诺 16:00 前处理"),
+        id="ack-5f0c2a1e", alert="C20261127-0000042:handle:1795746600000:overdue",
+        by="李明 (海曙区指挥中心)", at=1795761300000, comment="已电话督办，环卫所承诺 16:00 前处理"),
     "DeadLetter": schemas.DeadLetter(
         topic="gp.case-events", partition=2, offset=1841, at=1795741700123,
         reason="Expected `int` <= 4, got `9` - at `$.severity`", raw=b'{"v":1,"severity":9}'),

@@ -37,17 +37,19 @@ def case_log(city, items, partitions: int, clock_ahead_ms: int = 0) -> dict[int,
     """Per partition, in log order, what the worker applies: ``CaseEvent``s and tick times.
 
     ``items`` are either ``CaseEvent`` objects in the order they were sent (each goes to
-    the partition of its case) or records read back from Kafka (``partition``, ``offset``,
-    ``timestamp`` in ms, ``value`` bytes), which are decoded and checked as the contract
-    says: undecodable values, unknown grids and events dated more than ``clock_ahead_ms``
-    after their record's timestamp are dead letters, not part of the log.
+    the partition of its case; one with an unknown grid is a dead letter) or records read
+    back from Kafka (``partition``, ``offset``, ``timestamp`` in ms, ``value`` bytes),
+    which are decoded and checked as the contract says: undecodable values, unknown grids
+    and events dated more than ``clock_ahead_ms`` after their record's timestamp are dead
+    letters, not part of the log.
     """
     from gridpulse.schemas import decode_case, decode_tick
 
     out: dict[int, list] = defaultdict(list)
     recs = [i for i in items if not isinstance(i, CaseEvent)]
     for ev in (i for i in items if isinstance(i, CaseEvent)):
-        out[partition_of(ev.case, partitions)].append(ev)
+        if _is_grid(city, ev.grid):
+            out[partition_of(ev.case, partitions)].append(ev)
     for r in sorted(recs, key=lambda r: (r.partition, r.offset)):
         try:
             item = decode_case(r.value)
