@@ -122,6 +122,12 @@ class Rules:
             out.append((self.clock("verify", info, handled), verified))
         return out
 
+    def earlier_checks(self, view: CaseView, info: CaseInfo) -> list[tuple[object, int | None]]:
+        """The verify clocks of a reopened case's earlier rounds (each handling to its
+        verification, before the last handling). They count in no KPI, but what they
+        crossed happened: their alerts are as final as any other clock's."""
+        return [(self.clock("verify", info, w.start), w.end) for w in view.checks[:-1]]
+
 
 # Key builders, cached: a case is recomputed at every step of its loop and its keys
 # repeat (same areas, same days), so formatting and interning them once pays off.
@@ -297,6 +303,8 @@ def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules,
     where = dict(grid=lin[0], community=lin[1], town=lin[2], district=lin[3], city=lin[4])
     if clocks is None:
         clocks = rules.clocks(view, info) if view.stage is not None else []
+    if len(view.checks) > 1:
+        clocks = clocks + rules.earlier_checks(view, info)
     for c, stop in clocks:
         dept = _dept_at(view, c.start) if c.name == "handle" else None
         likely = likely_moment(c, dept, info, typical, rules.tz)
@@ -325,7 +333,9 @@ def alerts(view: CaseView, info: CaseInfo, final: int, rules: Rules,
 
 
 def _dept_at(view: CaseView, start: int) -> str | None:
-    for span in view.spans:
+    # The last turn that started then: an earlier one with the same start (dispatched,
+    # then reassigned in the same millisecond) lasted no time and raises no alert.
+    for span in reversed(view.spans):
         if span.start == start:
             return span.dept
     return view.dept
@@ -337,7 +347,11 @@ def next_change(view: CaseView, info: CaseInfo, now: int, lateness: int, rules: 
     if view.stage is None:
         return None
     times = []
-    for c, stop in rules.clocks(view, info) if clocks is None else clocks:
+    if clocks is None:
+        clocks = rules.clocks(view, info)
+    if len(view.checks) > 1:
+        clocks = clocks + rules.earlier_checks(view, info)
+    for c, stop in clocks:
         likely = likely_moment(c, _dept_at(view, c.start) if c.name == "handle" else None,
                                info, typical, rules.tz)
         for at in (c.warn_at, c.deadline, *c.escalations, *((likely,) if likely else ())):

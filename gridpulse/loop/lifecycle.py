@@ -86,6 +86,7 @@ class CaseView:
     first: dict[str, int] = field(default_factory=dict)  # stage -> first time entered
     spans: list[Span] = field(default_factory=list)
     waits: list[Wait] = field(default_factory=list)
+    checks: list[Wait] = field(default_factory=list)  # from each handled to its verification
     satisfaction: int | None = None
     reopened: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (event id, reason)
@@ -140,7 +141,11 @@ def step(view: CaseView, ev: EventLike) -> None:
         running.end, running.outcome = t, kind
         if kind == "returned":
             view.dept = None
-    elif kind == "evaluated":
+    if kind == "handled":
+        view.checks.append(Wait(t))
+    elif kind == "verified" and view.checks and view.checks[-1].end is None:
+        view.checks[-1].end = t
+    if kind == "evaluated":
         view.satisfaction = ev.satisfaction
     elif kind == "reopened":
         view.reopened += 1

@@ -540,19 +540,6 @@ HAND_MADE = {f.__name__: f for f in (
 )}
 
 
-# A reopened case's earlier verify clock. The contract: one alert per threshold of each
-# verify clock, from each handling to the next verification, and `resolved` when an
-# overdue clock stops. Rules.clocks (gridpulse/loop/facts.py) lists only the verify
-# clock of the last handling, so once the case is reopened the earlier one is gone:
-# the batch oracle writes none of its alerts, and the worker writes those whose moment
-# the watermark passed (by the lateness) while the clock was still listed. Its
-# `resolved` (at the verification, 15:00) is lost when `reopened` (15:10) is the next
-# event of the partition, and written when any other event moved the watermark past
-# 15:01 in between: the figures depend on other cases' timing.
-EARLIER_VERIFY_CLOCK = pytest.mark.xfail(strict=True, reason=(
-    "bug: alerts of a verify clock before a reopening (Rules.clocks keeps only the "
-    "last one): the batch oracle writes none, the worker loses its `resolved`"))
-
 # tests/oracle.py folds every event of a case, whenever it came; the worker (and the
 # contract: "kept for the allowed lateness ... then goes to the dead-letter topic")
 # dead-letters a refused event once the watermark is the lateness past it, and a
@@ -561,21 +548,8 @@ EARLIER_VERIFY_CLOCK = pytest.mark.xfail(strict=True, reason=(
 ORACLE_NO_DEAD_LETTERS = pytest.mark.xfail(strict=True, reason=(
     "tests/oracle.py revives an event the worker dead-lettered after the lateness"))
 
-# Two handle clocks that start in the same millisecond (dispatched, then reassigned at
-# once, as a department system with times to the second may send them): the contract
-# gives an alert the department of its handle clock, here the second one's. The code
-# (_dept_at in gridpulse/loop/facts.py) takes the first clock with that start, so the
-# overdue alerts of the sanitation clock name `urban`, and likely_breach would look up
-# urban's typical handling time.
-SAME_START_DEPT = pytest.mark.xfail(strict=True, reason=(
-    "bug: an alert of a handle clock names the department of the first clock with the "
-    "same start (_dept_at)"))
-
-PROJECT_ORACLE_MARKS = {"reopened_from_verified_late_verify": EARLIER_VERIFY_CLOCK,
-                        "refused_then_dead_for_good": ORACLE_NO_DEAD_LETTERS,
-                        "reassigned_at_once": SAME_START_DEPT}
-LIVE_MARKS = {"reopened_from_verified_late_verify": EARLIER_VERIFY_CLOCK,
-              "reassigned_at_once": SAME_START_DEPT}
+PROJECT_ORACLE_MARKS = {"refused_then_dead_for_good": ORACLE_NO_DEAD_LETTERS}
+LIVE_MARKS: dict = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=PROJECT_ORACLE_MARKS.get(n, ()))
