@@ -139,6 +139,29 @@ def _wait_clock(s: settings_mod.Settings, worker: WorkerProcess | None, deadline
         time.sleep(0.2)
 
 
+def _wait_reflects(s: settings_mod.Settings, kind: str, log: list, timeout: float = 60.0) -> None:
+    """Wait until Redis has applied every record of ``log`` (records read back from Kafka).
+
+    ``wait_caught_up`` learns the topics' ends by reading them, and a loaded broker can
+    answer a fetch empty before the end: the oracle's own read may then see records
+    Redis has not applied yet. This closes that gap for the records compared.
+    """
+    r = redis.Redis.from_url(s.redis_url)
+    keys = Keys(s.redis_prefix)
+    last: dict[int, int] = {}
+    for rec in log:
+        last[rec.partition] = max(last.get(rec.partition, -1), rec.offset)
+    deadline = time.monotonic() + timeout  # a hang guard, not a performance bound
+    while True:
+        behind = {p: (r.hget(keys.meta(kind, p), "offset"), off) for p, off in last.items()}
+        behind = {p: v for p, v in behind.items() if v[0] is None or int(v[0]) < v[1]}
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Redis does not reflect the log read: {behind}")
+        time.sleep(0.2)
+
+
 def _wait_offsets(s: settings_mod.Settings, worker: WorkerProcess | None, deadline: float,
                   kinds: tuple[str, ...]) -> None:
     r = redis.Redis.from_url(s.redis_url)
@@ -231,8 +254,10 @@ def redis_gps_counters(s) -> Counter:
 
 
 def case_oracle(s, city):
-    """The oracle's counters, alerts and partition clocks of the case log as Kafka holds it."""
+    """The oracle's counters, alerts and partition clocks of the case log as Kafka holds it
+    (once Redis reflects every record of the log read)."""
     log = asyncio.run(_read_topic(s, "case-events"))
+    _wait_reflects(s, "case", log)
     rules = Rules.load(s.sla_file, s.holidays_file, s.timezone)
     lateness, ahead = int(s.allowed_lateness_s * 1000), int(s.clock_ahead_s * 1000)
     want, want_alerts = oracle.case_views(city, log, rules, s.partitions, lateness, ahead)
@@ -281,7 +306,9 @@ def assert_gps_equal_oracle(s, city, alerts: dict | None = None) -> dict:
     lin = lineages(city)
     recs = []
     ahead = int(s.clock_ahead_s * 1000)
-    for r in asyncio.run(_read_topic(s, "gps-fixes")):
+    log = asyncio.run(_read_topic(s, "gps-fixes"))
+    _wait_reflects(s, "gps", log)
+    for r in log:
         try:
             b = decode_gps(r.value)
         except Exception:  # noqa: BLE001 - dead-lettered by the worker, not part of the views
