@@ -291,3 +291,29 @@ def test_buckets_and_quantiles_as_the_contract_words_them():
             b = bucket(durations[k - 1])
             assert quantile_edge(hist, q) == (E[b] if b < len(E) else None)
     assert quantile_edge({}, 0.5) is None
+
+
+def test_only_accepted_events_and_ticks_move_now():
+    st = part()
+    st.apply(ev("A", 0, "reported", 0), 0)
+    st.apply(ev("A", 1, "registered", 5), 1)
+    assert st.watermark == T0 + 5 * MIN
+    # Handled before it was dispatched, dated a day later: refused, so "now" stays.
+    st.apply(ev("A", 2, "handled", 24 * 60, "sanitation"), 2)
+    assert st.watermark == T0 + 5 * MIN
+    # Its predecessor, late: now both are valid, and the later one moves "now".
+    st.apply(ev("A", 3, "dispatched", 24 * 60 - 30, "sanitation"), 3)
+    assert st.watermark == T0 + 24 * 60 * MIN
+
+
+def test_a_tick_moves_now_and_wakes_the_clocks_it_passes():
+    st = part()
+    st.apply(ev("A", 0, "reported", 0, sev=1), 0)
+    st.apply(ev("A", 1, "registered", 1, sev=1), 1)
+    st.advance()
+    assert not st.counters["overdue|330200"]
+    assert st.tick(T0 + 60 * MIN, 2) and st.watermark == T0 + 60 * MIN
+    st.advance()
+    assert st.counters["overdue|330200"] == 1  # urgent: dispatch within 30 minutes
+    assert not st.tick(T0 + 90 * MIN, 2)  # already applied (a replay after a crash)
+    assert st.tick(T0, 3) and st.watermark == T0 + 60 * MIN  # never back
