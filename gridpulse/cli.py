@@ -153,11 +153,25 @@ def cmd_case(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
+
+
 def cmd_deadletter(args: argparse.Namespace) -> int:
     """List or show the dead letters (records the worker could not use, and why)."""
     from . import deadletter_read as dl
     from .clock import now_ms
-    s = settings_mod.load()
+    s = _settings()
     bootstrap, topic = _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), s.topic("deadletter")
     if args.cmd_dl == "show":
         try:
@@ -250,10 +264,11 @@ def parser() -> argparse.ArgumentParser:
     dlp = sub.add_parser("deadletter", help="list or show dead letters (records the worker refused, and why)")
     dls = dlp.add_subparsers(dest="cmd_dl", required=True)
     ls = dls.add_parser("ls", help="list dead letters, oldest first")
-    ls.add_argument("--hours", type=float, default=24.0, help="written in the last N hours (default 24)")
+    ls.add_argument("--hours", type=_positive_float, default=24.0,
+                    help="written in the last N hours (default 24)")
     ls.add_argument("--all", action="store_true", help="every letter the topic still holds")
     ls.add_argument("--topic", help="only letters of records from this topic (e.g. case-events)")
-    ls.add_argument("--limit", type=int, default=200, help="at most the newest N (default 200)")
+    ls.add_argument("--limit", type=_positive_int, default=200, help="at most the newest N (default 200)")
     ls.add_argument("--json", action="store_true", help="one JSON document a line")
     show = dls.add_parser("show", help="one dead letter in full, the refused value included")
     show.add_argument("letter", help="<partition>:<offset> of the letter, as `ls` prints it")

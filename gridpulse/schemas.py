@@ -120,7 +120,7 @@ class AlertAck(Struct, kw_only=True, omit_defaults=True):
     comment: Annotated[str, Meta(max_length=500)] = ""
 
 
-class Tick(Struct, kw_only=True, forbid_unknown_fields=True):
+class Tick(Struct, kw_only=True):
     """The city clock reached ``ts``; topic ``case-events``, written by the workers to a
     partition whose own events lag behind the others (docs/contract.md, "now")."""
 

@@ -44,9 +44,10 @@ EXAMPLES = {
     "AlertAck": schemas.AlertAck(
         id="ack-5f0c2a1e", alert="C20261127-0000042:handle:1795746600000:overdue",
         by="李明 (海曙区指挥中心)", at=1795761300000, comment="已电话督办，环卫所承诺 16:00 前处理"),
-    "DeadLetter": schemas.DeadLetter(
-        topic="gp.case-events", partition=2, offset=1841, at=1795741700123,
-        reason="Expected `int` <= 4, got `9` - at `$.severity`", raw=b'{"v":1,"severity":9}'),
+    "DeadLetter": schemas.dead_letter(
+        "gp.case-events", 2, 1841, "Expected `int` <= 4, got `9` - at `$.severity`",
+        b'{"v":1,"severity":9}', 1795741700123),
+    "Tick": schemas.Tick(type="tick", ts=1795746600000),
 }
 
 
@@ -180,7 +181,7 @@ def sizes_table() -> str:
 def blocks() -> dict[str, str]:
     """Generated text per block name: each topic's JSON Schema, the examples, the sizes."""
     out = {}
-    for struct in topic_structs().values():
+    for struct in [*topic_structs().values(), schemas.Tick]:  # a tick shares case-events
         schema = msgspec.json.schema(struct)
         out[f"{struct.__name__}.schema"] = ("```json\n" + json.dumps(schema, indent=2, ensure_ascii=False)
                                             + "\n```")

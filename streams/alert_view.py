@@ -16,8 +16,8 @@ from gridpulse.clock import DAY_MS, now_ms
 from gridpulse.rkeys import Keys
 from gridpulse.schemas import DeadLetter, dead_key, dead_letter, decode_ack, decode_alert, encode
 
-from .poison import Poison, decode
-from .processor import Record, check_key
+from .poison import Poison, check_key, decode
+from .processor import Record
 
 DeadSink = Callable[[list[tuple[bytes | None, DeadLetter]]], Awaitable[None]]
 

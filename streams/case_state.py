@@ -23,6 +23,7 @@ from typing import Callable
 
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change, typical_from
 from gridpulse.loop.lifecycle import CaseView, fold
+from gridpulse.loop import record
 from gridpulse.loop.record import CaseRecord, entry as _entry
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, dead_letter, encode
 
@@ -39,6 +40,7 @@ class CasePartition:
         self.lateness, self.topic = lateness_ms, topic
         self.offset = -1  # last applied Kafka offset
         self.watermark = 0  # "now": max event time applied
+        self.received = 0  # newest record timestamp applied: when the broker got it
         self.cases: dict[str, CaseRecord] = {}
         self.views: dict[str, CaseView] = {}
         self.contrib: dict[str, list[str]] = {}
@@ -48,6 +50,7 @@ class CasePartition:
         self.rows: dict[str, tuple] = {}  # open case -> its row in the case lists
         self._heap: list[tuple[int, str]] = []
         self._typical: dict[tuple[str, str], dict[int, int | None]] = {}
+        self.faulted: dict[str, str] = {}  # case -> why the rules raised on it (see _fault)
         self.clear_dirty()
 
     def typical(self, dept: str, category: str, day: int) -> int | None:
@@ -74,11 +77,15 @@ class CasePartition:
         self.dead_out: list[tuple[bytes, DeadLetter]] = []
 
     # -- applying events -------------------------------------------------------------
-    def apply(self, ev: CaseEvent, offset: int, raw: bytes | None = None) -> bool:
-        """Apply one validated event at Kafka ``offset``; False if a replay or duplicate."""
+    def apply(self, ev: CaseEvent, offset: int, raw: bytes | None = None,
+              received: int | None = None) -> bool:
+        """Apply one validated event at Kafka ``offset`` (its record stamped ``received``,
+        epoch ms); False if a replay or duplicate."""
         if offset <= self.offset:
             return False
         self.offset = offset
+        if received is not None and received > self.received:
+            self.received = received
         rec = self.cases.get(ev.case)
         if rec is not None and rec.has(ev.id):
             return False
@@ -101,11 +108,13 @@ class CasePartition:
             rec.raw[ev.id] = raw  # kept until the lateness has passed
         return True
 
-    def tick(self, ts: int, offset: int) -> bool:
+    def tick(self, ts: int, offset: int, received: int | None = None) -> bool:
         """The city clock reached ``ts`` (a tick record at Kafka ``offset``)."""
         if offset <= self.offset:
             return False
         self.offset = offset
+        if received is not None and received > self.received:
+            self.received = received
         if ts > self.watermark:
             self.watermark = ts
         return True
@@ -204,10 +213,24 @@ class CasePartition:
         heap, now, woken = self._heap, self.watermark, set()
         while heap and heap[0][0] <= now:
             _, case = heapq.heappop(heap)
-            if case not in woken:
+            if case not in woken and case not in self.faulted:
                 woken.add(case)
-                self.refresh(case)
+                try:
+                    self.refresh(case)
+                except Exception as exc:  # noqa: BLE001 - a bug; see _fault
+                    self._fault(case, exc)
         return len(woken)
+
+    def _fault(self, case: str, exc: Exception) -> None:
+        """The rules raised on ``case`` while only time moved: a bug, and no record's
+        fault (blaming the record that moved "now" would blame every later one too).
+        The case keeps the figures it had, is no longer woken, and one dead letter
+        names it, with its saved record, so an operator sees it."""
+        self.faulted[case] = why = f"{type(exc).__name__}: {exc}"
+        self.dead_out.append((case.encode(), dead_letter(
+            self.topic, self.partition, -1,
+            f"processing failed for case {case} as time passed: {why} (its figures stay as they were)",
+            record.ENCODER.encode(self.cases[case]), self.watermark)))
 
     # -- housekeeping ----------------------------------------------------------------
     def prune_recent(self) -> None:
@@ -237,16 +260,26 @@ class CasePartition:
         # First the counters alone: what the partition learned ("likely to breach") must
         # be complete before any case's alerts are judged against it.
         for i, (case, rec) in enumerate(list(self.cases.items())):
-            view = fold(rec.history, presorted=True)
-            info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity,
-                            rec.reported, rec.reporter)
-            self.contrib[case] = contribution(view, info, self.watermark, self.rules)
+            try:
+                view = fold(rec.history, presorted=True)
+                info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity,
+                                rec.reported, rec.reporter)
+                self.contrib[case] = contribution(view, info, self.watermark, self.rules)
+            except Exception as exc:  # noqa: BLE001 - a bug; a load must not stop on it
+                self._fault(case, exc)
+                continue
             self.counters.update(self.contrib[case])
             if every and i % every == every - 1:
                 yield i + 1
         for i, (case, rec) in enumerate(list(self.cases.items())):
+            if case in self.faulted:
+                continue
             sent = (len(rec.emitted), len(rec.dead))
-            self.refresh(case)
+            try:
+                self.refresh(case)
+            except Exception as exc:  # noqa: BLE001 - a bug; a load must not stop on it
+                self._fault(case, exc)
+                continue
             if (len(rec.emitted), len(rec.dead)) == sent:
                 self.dirty_cases.discard(case)
             if every and i % every == every - 1:

@@ -20,18 +20,31 @@ import redis.asyncio as aioredis
 from gridpulse.rkeys import CASE, Keys
 
 
-async def watermarks(r: aioredis.Redis, keys: Keys) -> dict[int, int]:
-    """Every case partition's watermark as last saved in Redis."""
+async def watermarks(r: aioredis.Redis, keys: Keys) -> dict[int, tuple[int, int]]:
+    """Every case partition's ``(watermark, newest record timestamp)`` as saved in Redis."""
     parts = sorted(int(p) for p in await r.smembers(keys.parts(CASE)))
     if not parts:
         return {}
     pipe = r.pipeline(transaction=False)
     for p in parts:
-        pipe.hget(keys.meta(CASE, p), "wm")
-    return {p: int(w) for p, w in zip(parts, await pipe.execute()) if w is not None}
+        pipe.hmget(keys.meta(CASE, p), "wm", "rt")
+    return {p: (int(w), int(rt or 0)) for p, (w, rt) in zip(parts, await pipe.execute()) if w is not None}
 
 
-def behind(wms: dict[int, int], owned: set[int]) -> tuple[int, list[int]]:
+def city_clock(wms: dict[int, tuple[int, int]]) -> int:
+    """The newest watermark of all partitions, but never past the newest record timestamp.
+
+    An event may be dated up to ``GRIDPULSE_CLOCK_AHEAD_S`` after its record (a terminal
+    clock a little fast); it moves its own partition that far, but the city clock stays
+    at what the broker has received, so the ticks do not carry one fast clock to every
+    partition and make everyone else's events late.
+    """
+    newest = max((w for w, _ in wms.values()), default=0)
+    received = max((rt for _, rt in wms.values()), default=0)
+    return min(newest, received) if received else newest
+
+
+def behind(wms: dict[int, tuple[int, int]], owned: set[int]) -> tuple[int, list[int]]:
     """The city clock, and the partitions of ``owned`` whose watermark is behind it."""
-    city = max(wms.values(), default=0)
-    return city, sorted(p for p in owned if p in wms and wms[p] < city)
+    city = city_clock(wms)
+    return city, sorted(p for p in owned if p in wms and wms[p][0] < city)

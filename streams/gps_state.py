@@ -21,12 +21,15 @@ from collections import Counter
 from typing import Callable
 
 from gridpulse.clock import local_day
-from gridpulse.schemas import Alert, GpsBatch
+import msgspec
+
+from gridpulse.schemas import Alert, GpsBatch, dead_letter
 from gridpulse.visits.day import Households, Lineage, Outbox, Terminal, Tracker, accept
 from gridpulse.visits.facts import grid_counts, silent_alert, term_keys, term_next_change
 from gridpulse.visits.rules import VisitRules
 
 Position = tuple[int, float, float, str, str]  # (ts, lon, lat, grid, worker)
+_term_enc = msgspec.msgpack.Encoder()
 
 
 def household_index(hid: str) -> int:
@@ -60,6 +63,7 @@ class GpsPartition:
         self._heap: list[tuple[int, str]] = []
         self._due: dict[str, int] = {}
         self.out = Outbox()
+        self.faulted: dict[str, str] = {}  # terminal -> why the rules raised on it (_fault)
         self.clear_dirty()
 
     def clear_dirty(self) -> None:
@@ -69,6 +73,7 @@ class GpsPartition:
         self.dirty_grids: set[str] = set()
         self.dirty_keys: set[str] = set()
         self.alerts_out: list[Alert] = []
+        self.dead_out: list = []  # (key, DeadLetter) naming faulted terminals
         self.out.clear()
 
     @property
@@ -117,7 +122,12 @@ class GpsPartition:
             if self._due.get(term) != at:
                 continue  # superseded by an earlier wake-up
             del self._due[term]
-            self._recount(self.terms[term])
+            if term in self.faulted:
+                continue
+            try:
+                self._recount(self.terms[term])
+            except Exception as exc:  # noqa: BLE001 - a bug, not this record's: see _fault
+                self._fault(term, exc)
 
     def _recount(self, t: Terminal) -> None:
         now, rules = self.watermark, self.rules
@@ -149,20 +159,52 @@ class GpsPartition:
         """Finalize what the horizon passed; count visits, coverage and the day's alerts."""
         h, tracker, fresh = self.horizon, self.tracker, Outbox()
         for term, t in self.terms.items():
-            if t.pending and t.pending[0].ts < h:
-                off = (t.off_since, t.off_last)
-                tracker.finalize(t, h, fresh)
+            if term in self.faulted:
+                continue
+            nv, na = len(fresh.visits), len(fresh.alerts)
+            try:
+                self._finalize(term, t, h, fresh)
+            except Exception as exc:  # noqa: BLE001 - a bug; see _fault
+                # Take back what this terminal put in the outbox (its keys are its own).
+                del fresh.visits[nv:], fresh.alerts[na:]
+                for k in [k for k in fresh.route if k[1] == term]:
+                    del fresh.route[k]
+                for k in [k for k in fresh.closed if k[1] == term]:
+                    del fresh.closed[k]
+                fresh.days = {k for k in fresh.days if k[1] != term}
+                self._fault(term, exc)
+        self._settle(fresh)
+
+    def _fault(self, term: str, exc: Exception) -> None:
+        """The rules raised on terminal ``term`` as time moved: a bug, and no record's
+        fault. Its figures stay as they were, it is left alone from now on, and one dead
+        letter names it so an operator sees it."""
+        self.faulted[term] = why = f"{type(exc).__name__}: {exc}"
+        self.dead_out.append((term.encode(), dead_letter(
+            "gps-fixes", self.partition, -1,
+            f"processing failed for terminal {term} as time passed: {why} (its figures stay as they were)",
+            _term_enc.encode(self.terms[term]), self.watermark)))
+
+    def _finalize(self, term: str, t: Terminal, h: int, fresh: Outbox) -> None:
+        """Feed the fixes the horizon passed into the terminal's day; end a silent day."""
+        tracker = self.tracker
+        if t.pending and t.pending[0].ts < h:
+            off = (t.off_since, t.off_last)
+            tracker.finalize(t, h, fresh)
+            self.dirty_terms.add(term)
+            # Of what the terminal's facts read (facts.term_keys, silent_alert,
+            # term_next_change), finalizing moves only its off-grid record: seen,
+            # grid and worker are set by apply, which recounted it then, and the
+            # wake-up heap has kept it current since. So recount only if that moved.
+            if (t.off_since, t.off_last) != off:
+                self._recount(t)
+        if not t.closed:
+            tracker.expire(t, h, fresh)
+            if t.closed:
                 self.dirty_terms.add(term)
-                # Of what the terminal's facts read (facts.term_keys, silent_alert,
-                # term_next_change), finalizing moves only its off-grid record: seen,
-                # grid and worker are set by apply, which recounted it then, and the
-                # wake-up heap has kept it current since. So recount only if that moved.
-                if (t.off_since, t.off_last) != off:
-                    self._recount(t)
-            if not t.closed:
-                tracker.expire(t, h, fresh)
-                if t.closed:
-                    self.dirty_terms.add(term)
+
+    def _settle(self, fresh: Outbox) -> None:
+        """Count what finalizing produced and hand it to the store."""
         for v in fresh.visits:
             if v.household:
                 self._visited(v)
@@ -217,10 +259,14 @@ class GpsPartition:
         self.t_contrib, self.g_contrib, self._heap, self._due = {}, {}, [], {}
         now, rules = self.watermark, self.rules
         for term, t in self.terms.items():
-            keys = term_keys(t, now, rules, self.lineage)
+            try:
+                keys = term_keys(t, now, rules, self.lineage)
+                nxt = term_next_change(t, now, rules)
+            except Exception as exc:  # noqa: BLE001 - a bug; a load must not stop on it
+                self._fault(term, exc)
+                continue
             if keys:
                 self.t_contrib[term] = keys
-            nxt = term_next_change(t, now, rules)
             if nxt is not None:
                 self._heap.append((nxt, term))
                 self._due[term] = nxt
@@ -228,4 +274,6 @@ class GpsPartition:
         self.cov_day = local_day(now, rules.tz) if now else 0
         for g, arr in self.cov.items():
             self.g_contrib[g] = grid_counts(g, arr, self.cov_day, self.lineage)
+        faults = self.dead_out
         self.clear_dirty()
+        self.dead_out = faults  # sent with the next batch

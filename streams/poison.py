@@ -12,6 +12,8 @@ from typing import Callable, TypeVar
 
 import msgspec
 
+from gridpulse.schemas import CaseEvent, GpsBatch, Tick, decode_case, decode_gps, decode_tick
+
 T = TypeVar("T")
 
 
@@ -58,3 +60,55 @@ def check_clock(ts: int, record_ts: int | None, ahead_ms: int) -> None:
     if record_ts is not None and record_ts >= 0 and ahead_ms > 0 and ts - record_ts > ahead_ms:
         raise Poison(f"clock ahead: event time {ts} is {(ts - record_ts) / 1000:.0f} s after "
                      f"the record's timestamp {record_ts} (more than {ahead_ms / 1000:.0f} s) - at `$.ts`")
+
+
+def check_key(r, want: str, field: str) -> None:
+    """Poison unless the record's key is ``want``: the value's ``field`` decides the
+    partition, and a record under another key would split what must stay together."""
+    if r.key != want.encode():
+        raise Poison(f"key {r.key!r} is not the value's {field} {want!r} - the key must be "
+                     f"the {field}, so that every record of it lands in one partition")
+
+
+def record_ms(r) -> int | None:
+    """The record's timestamp in epoch ms (None if it has none); ``r.timestamp`` is in
+    seconds, as Faust's ConsumerMessage gives it."""
+    ts = r.timestamp
+    return None if ts is None else round(ts * 1000)
+
+
+#: The key of a clock tick on ``case-events``.
+TICK_KEY = b"tick"
+
+
+def case_item(r, known_grid: Callable[[str], bool], ahead_ms: int) -> CaseEvent | Tick:
+    """What a ``case-events`` record is to the worker: a case event or a clock tick, every
+    check of the contract passed; else :class:`Poison` with the reason."""
+    try:
+        item = decode(decode_case, r.value)
+    except Poison as not_case:
+        try:
+            tick = decode(decode_tick, r.value)
+        except Poison:
+            raise not_case from None  # the case event's reason is the one people need
+        if r.key != TICK_KEY:
+            raise Poison(f"key {r.key!r} is not {TICK_KEY!r}: a tick is keyed so") from None
+        check_clock(tick.ts, record_ms(r), ahead_ms)
+        return tick
+    if not known_grid(item.grid):
+        raise Poison(f"unknown grid {item.grid!r} - at `$.grid`")
+    check_key(r, item.case, "case")
+    check_clock(item.ts, record_ms(r), ahead_ms)
+    return item
+
+
+def gps_item(r, known_grid: Callable[[str], bool], ahead_ms: int) -> GpsBatch:
+    """What a ``gps-fixes`` record is to the worker: a batch of fixes, every check of the
+    contract passed (its newest fix judged on time); else :class:`Poison`."""
+    batch = decode(decode_gps, r.value)
+    if not known_grid(batch.grid):
+        raise Poison(f"unknown grid {batch.grid!r} - at `$.grid`")
+    check_key(r, batch.grid, "grid")
+    if ahead_ms and r.timestamp is not None:
+        check_clock(max([f.ts for f in batch.fixes]), record_ms(r), ahead_ms)
+    return batch

@@ -21,12 +21,11 @@ from operator import attrgetter
 from typing import Awaitable, Callable, Generic, Iterable, NamedTuple, TypeVar
 
 from gridpulse.clock import now_ms
-from gridpulse.schemas import (Alert, CaseEvent, DeadLetter, GpsBatch, Tick, dead_key, dead_letter,
-                               decode_case, decode_gps, decode_tick)
+from gridpulse.schemas import Alert, CaseEvent, DeadLetter, GpsBatch, Tick, dead_key, dead_letter
 
 from .case_state import CasePartition
 from .gps_state import GpsPartition
-from .poison import Poison, check_clock, decode
+from .poison import Poison, case_item, gps_item, record_ms
 from .redis_store import Conflict, PartitionStore
 
 log = logging.getLogger(__name__)
@@ -45,12 +44,6 @@ class Record(NamedTuple):
 
 
 _offset = attrgetter("offset")
-
-
-def record_ms(r) -> int | None:
-    """The record's timestamp in epoch ms (None if it has none)."""
-    ts = r.timestamp
-    return None if ts is None else round(ts * 1000)
 
 
 S = TypeVar("S", CasePartition, GpsPartition)
@@ -112,14 +105,14 @@ class _Processor(Generic[S]):
         for _ in range(MAX_RETRIES):
             st = await self._state(p)
             try:
-                dead = self._apply_batch(st, recs)
+                dead, n = self._apply_batch(st, recs)
             except Exception:  # noqa: BLE001 - the pure core failed on one of these records
                 log.exception("partition %d: applying a batch of %d failed; finding the record "
                               "at fault one by one", p, len(recs))
                 self.parts.pop(p, None)
                 await self._one_by_one(p, recs)
                 return
-            if await self._commit(st, dead):
+            if await self._commit(st, dead, n):
                 return
         raise RuntimeError(f"partition {p}: gave up after {MAX_RETRIES} fenced-write conflicts")
 
@@ -131,16 +124,17 @@ class _Processor(Generic[S]):
                 if r.offset <= st.offset:
                     break
                 try:
-                    dead = self._apply_batch(st, [r])
-                except Exception as exc:  # noqa: BLE001 - this record is at fault
+                    dead, n = self._apply_batch(st, [r])
+                except Exception as exc:  # noqa: BLE001 - applying this record raised
                     self.parts.pop(p, None)
                     st = await self._state(p)
                     reason = f"processing failed: {type(exc).__name__}: {exc}"
                     log.error("partition %d offset %d: %s", p, r.offset, reason)
                     self.faults += 1
                     st.offset = r.offset  # skipped: its letter is in the dead-letter topic
-                    dead = [(dead_key(r.key), self._letter(p, r, reason))]
-                if await self._commit(st, dead):
+                    dead, n = [(dead_key(r.key), self._letter(p, r, reason))], 0
+                    dead += self._after_batch(st)  # what the reload itself settled
+                if await self._commit(st, dead, n):
                     break
             else:
                 raise RuntimeError(f"partition {p}: gave up after {MAX_RETRIES} fenced-write conflicts")
@@ -151,9 +145,10 @@ class _Processor(Generic[S]):
             st = self.parts[p] = await self._load(p)
         return st
 
-    def _apply_batch(self, st: S, recs: list) -> list:
-        """Apply ``recs`` to ``st`` (pure); returns the dead letters it produced."""
-        dead = []
+    def _apply_batch(self, st: S, recs: list) -> tuple[list, int]:
+        """Apply ``recs`` to ``st`` (pure); the dead letters it produced and how many
+        records it applied."""
+        dead, n = [], 0
         for r in recs:
             if r.offset <= st.offset:
                 continue  # already reflected in Redis (a replay after a crash)
@@ -163,10 +158,10 @@ class _Processor(Generic[S]):
                 dead.append((dead_key(r.key), self._letter(st.partition, r, str(exc))))
                 st.offset = r.offset  # the bad record is handled: it is in the dead-letter topic
                 continue
-            self.applied += self._apply(st, item, r)
-        return dead + self._after_batch(st)
+            n += self._apply(st, item, r)
+        return dead + self._after_batch(st), n
 
-    async def _commit(self, st: S, dead: list) -> bool:
+    async def _commit(self, st: S, dead: list, n: int = 0) -> bool:
         """Send the batch's dead letters and alerts, then save; False if fenced out."""
         if dead:
             # Before the flush: once Redis holds the offset the record is never seen
@@ -176,6 +171,7 @@ class _Processor(Generic[S]):
         await self._publish(st)
         try:
             await self._flush(st)
+            self.applied += n
             return True
         except Conflict as exc:
             log.info("reloading after fenced write: %s", exc)
@@ -198,18 +194,6 @@ class _Processor(Generic[S]):
     def _letter(self, p: int, r, reason: str) -> DeadLetter:
         return dead_letter(self.topic, p, r.offset, reason, r.value, now_ms())
 
-    def _known(self, grid: str) -> None:
-        if not self.known_grid(grid):
-            raise Poison(f"unknown grid {grid!r} - at `$.grid`")
-
-
-def check_key(r, want: str, field: str) -> None:
-    """Poison unless the record's key is ``want``: the value's ``field`` decides the
-    partition, and a record under another key would split what must stay together."""
-    if r.key != want.encode():
-        raise Poison(f"key {r.key!r} is not the value's {field} {want!r} - the key must be "
-                     f"the {field}, so that every record of it lands in one partition")
-
 
 class CaseProcessor(_Processor[CasePartition]):
     """Case events (and clock ticks) -> case projections."""
@@ -217,9 +201,16 @@ class CaseProcessor(_Processor[CasePartition]):
     topic = "case-events"
 
     def _apply(self, st: CasePartition, item: CaseEvent | Tick, r) -> bool:
+        before = st.watermark
         if isinstance(item, Tick):
-            return st.tick(item.ts, r.offset)
-        return st.apply(item, r.offset, r.value)
+            done = st.tick(item.ts, r.offset, record_ms(r))
+        else:
+            done = st.apply(item, r.offset, r.value, record_ms(r))
+        if st.watermark > before:
+            # Wake what this record's "now" passed before the next record is applied, so
+            # the figures depend on the log alone, not on where batches happen to split.
+            st.advance()
+        return done
 
     def _after_batch(self, st: CasePartition) -> list:
         st.advance()  # the watermark moved: wake the cases whose clocks it passed
@@ -235,23 +226,7 @@ class CaseProcessor(_Processor[CasePartition]):
         await self.store.flush_case(st)
 
     def _decode(self, r) -> CaseEvent | Tick:
-        try:
-            item = decode(decode_case, r.value)
-        except Poison:
-            if r.value is None or b'"tick"' not in r.value:
-                raise
-            try:
-                item = decode(decode_tick, r.value)
-            except Poison:
-                pass
-            else:
-                check_clock(item.ts, record_ms(r), self.clock_ahead_ms)
-                return item
-            raise
-        self._known(item.grid)
-        check_key(r, item.case, "case")
-        check_clock(item.ts, record_ms(r), self.clock_ahead_ms)
-        return item
+        return case_item(r, self.known_grid, self.clock_ahead_ms)
 
 
 class GpsProcessor(_Processor[GpsPartition]):
@@ -261,7 +236,10 @@ class GpsProcessor(_Processor[GpsPartition]):
 
     def _after_batch(self, st: GpsPartition) -> list:
         st.advance()  # the horizon moved: finalize fixes, settle stays, count visits
-        return []
+        at = now_ms()
+        for _, letter in st.dead_out:
+            letter.topic, letter.at = self.topic, at
+        return list(st.dead_out)
 
     async def _load(self, p: int) -> GpsPartition:
         return await self.store.load_gps(p)
@@ -270,9 +248,4 @@ class GpsProcessor(_Processor[GpsPartition]):
         await self.store.flush_gps(st)
 
     def _decode(self, r) -> GpsBatch:
-        batch = decode(decode_gps, r.value)
-        self._known(batch.grid)
-        check_key(r, batch.grid, "grid")
-        if self.clock_ahead_ms and r.timestamp is not None:
-            check_clock(max([f.ts for f in batch.fixes]), record_ms(r), self.clock_ahead_ms)
-        return batch
+        return gps_item(r, self.known_grid, self.clock_ahead_ms)

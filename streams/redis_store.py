@@ -77,6 +77,7 @@ class PartitionStore:
         pipe.zrange(self.k.recent(p), 0, -1, withscores=True)
         meta, cases, recent = await pipe.execute()
         st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+        st.received = int(meta.get(b"rt", 0))
         st.cases = {k.decode(): record.DECODER.decode(v) for k, v in cases.items()}
         st.recent = {k.decode(): int(s) for k, s in recent}
         for _ in st.rebuild():
@@ -108,7 +109,7 @@ class PartitionStore:
                 tx.zrem(k.recent(p), *st.dropped_recent)
                 tx.hdel(k.recent_info(p), *st.dropped_recent)
 
-        await self._fenced(CASE, p, st, ops, force=bool(st.dirty_cases))
+        await self._fenced(CASE, p, st, ops, force=bool(st.dirty_cases), extra={"rt": st.received})
         st.clear_dirty()
 
     async def load_gps(self, p: int) -> GpsPartition:

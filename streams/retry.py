@@ -13,22 +13,36 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
+import socket
 
-log = logging.getLogger(__name__)
+from aiokafka import errors as kafka
+from redis import exceptions as redis
 
-#: Exceptions that say a dependency is away, not that the batch or the code is wrong.
-OUTAGES: tuple[type[BaseException], ...] = (RedisError, KafkaError, OSError, asyncio.TimeoutError)
+#: Exceptions that say a dependency is away or busy, not that the batch or the code is
+#: wrong. Narrow on purpose: a Redis WRONGTYPE or a Kafka "message too large" is a bug
+#: or a misconfiguration, and retrying it forever would hide it.
+OUTAGES: tuple[type[BaseException], ...] = (
+    redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError,
+    redis.MasterDownError, redis.TryAgainError, redis.ClusterDownError,
+    kafka.KafkaConnectionError, kafka.KafkaTimeoutError, kafka.RequestTimedOutError,
+    ConnectionError, TimeoutError, socket.gaierror)
+#: Redis replies that mean "not now" rather than "never".
+_BUSY_REPLIES = ("LOADING", "OOM", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "READONLY",
+                 "NOREPLICAS")
 
 
-def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is a dependency's fault, worth retrying."""
-    seen = 0
-    while exc is not None and seen < 5:
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or the error it was raised from, is a dependency's fault."""
+    for _ in range(5):
+        if exc is None:
+            return False
         if isinstance(exc, OUTAGES):
             return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        if isinstance(exc, kafka.KafkaError) and exc.retriable:
+            return True
+        if isinstance(exc, redis.ResponseError) and str(exc).startswith(_BUSY_REPLIES):
+            return True
+        exc = exc.__cause__  # what a wrapper (Faust's ProducerSendError) was raised from
     return False
 
 

@@ -1,7 +1,8 @@
 """The batch oracle: a plain recomputation of the live views from an event log.
 
 It shares with streams/ only the pure rules (the lifecycle fold, the SLA clocks and
-each case's contribution, which the unit tests pin down case by case) and none of the
+each case's contribution, which the unit tests pin down case by case) and the checks of
+the wire that decide what is a dead letter (streams/poison.py), and none of the
 streaming machinery: no partitions state, no incremental differences, no deadline
 index, no Redis, no offsets. It dedupes events by id, folds each case's full history,
 and sums. "Now" for a partition is its watermark as the contract defines it: the newest
@@ -48,29 +49,25 @@ def case_log(city, items, partitions: int, clock_ahead_ms: int = 0) -> dict[int,
     and events dated more than ``clock_ahead_ms`` after their record's timestamp are dead
     letters, not part of the log.
     """
-    from gridpulse.schemas import decode_case, decode_tick
+    from streams.poison import Poison, case_item
+    from streams.processor import Record
 
     out: dict[int, list] = defaultdict(list)
     recs = [i for i in items if not isinstance(i, CaseEvent)]
     for ev in (i for i in items if isinstance(i, CaseEvent)):
         if _is_grid(city, ev.grid):
             out[partition_of(ev.case, partitions)].append(ev)
+    known = lambda g: _is_grid(city, g)  # noqa: E731
     for r in sorted(recs, key=lambda r: (r.partition, r.offset)):
+        # The worker's own checks of the wire (decode, key, grid, clock ahead): the
+        # contract's list of what is dead-lettered, kept in one place.
+        rec = Record(r.partition, r.offset, r.key, r.value,
+                     None if r.timestamp is None else r.timestamp / 1000)
         try:
-            item = decode_case(r.value)
-        except Exception:  # noqa: BLE001 - not a case event: a tick, or a dead letter
-            try:
-                item = decode_tick(r.value).ts
-            except Exception:  # noqa: BLE001 - a dead letter
-                continue
-        else:
-            if not _is_grid(city, item.grid) or r.key != item.case.encode():
-                continue
-        ts = item if isinstance(item, int) else item.ts
-        if clock_ahead_ms and r.timestamp is not None and r.timestamp >= 0 \
-                and ts - r.timestamp > clock_ahead_ms:
+            item = case_item(rec, known, clock_ahead_ms)
+        except Poison:
             continue
-        out[r.partition].append(item)
+        out[r.partition].append(item if isinstance(item, CaseEvent) else item.ts)
     return out
 
 

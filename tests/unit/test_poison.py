@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from gridpulse.schemas import (DEAD_KEY_MAX, DEAD_RAW_MAX, dead_key, dead_letter, decode_ack, decode_alert,
                                decode_case, decode_gps, decode_tick, encode)
-from streams.clock import behind
-from streams.poison import Poison, check_clock, decode
+from streams.clock import behind, city_clock
+from streams.poison import Poison, case_item, check_clock, decode, gps_item
+from streams.processor import Record
 
 GOOD = (b'{"v":1,"id":"e1","case":"c1","type":"reported","ts":1795741200000,'
         b'"grid":"330203001001001","category":"sanitation","severity":3}')
@@ -42,22 +44,43 @@ def test_a_good_value_decodes():
     assert decode(decode_case, GOOD.replace(b'"v":1', '"v":1,"note":"路灯不亮"'.encode())).note == "路灯不亮"
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=300), st.none(),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-                              lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids),
-                              max_leaves=30).map(lambda x: encode_any(x))))
-def test_no_value_escapes_the_decoders_as_anything_but_poison(value):
-    for d in DECODERS:
+GRIDS = {"330203001001001"}
+_value = st.one_of(
+    st.none(), st.binary(max_size=300),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                 lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=30)
+    .map(lambda x: json.dumps(x).encode()),
+    # near misses of real values: a field changed to anything
+    st.tuples(st.sampled_from(["id", "case", "type", "ts", "grid", "category", "severity", "dept",
+                               "v", "note", "fixes", "terminal", "worker"]),
+              st.one_of(st.none(), st.integers(), st.text(max_size=40), st.floats(), st.lists(st.integers())))
+    .map(lambda kv: GOOD.replace(b"}", b',"' + kv[0].encode() + b'":' + json.dumps(kv[1]).encode() + b"}")),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_value, st.one_of(st.none(), st.binary(max_size=20), st.just(b"c1"), st.just(b"tick")),
+       st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**15, 10**15)))
+def test_records_are_items_or_poison_never_anything_else(value, key, timestamp):
+    """What the processors call on every record: any value, key and timestamp gives an
+    item that passed every check, or Poison with a reason; no other exception."""
+    r = Record(0, 0, key, value, timestamp)
+    for item_of in (case_item, gps_item):
         try:
-            decode(d, value)
+            item = item_of(r, GRIDS.__contains__, 300_000)
         except Poison as exc:
             assert str(exc)
+        else:
+            assert getattr(item, "grid", "330203001001001") in GRIDS
 
 
-def encode_any(x) -> bytes:
-    import json
-    return json.dumps(x).encode()
+def test_a_tick_is_known_however_it_is_spelled_and_keyed_as_the_contract_says():
+    tick = b'{"v":1,"type":"\\u0074ick","ts":1795741200000,"by":"worker-2"}'
+    assert case_item(Record(0, 0, b"tick", tick, 1795741200.0), GRIDS.__contains__, 300_000).ts == 1795741200000
+    with pytest.raises(Poison, match="key"):
+        case_item(Record(0, 0, b"c1", tick, 1795741200.0), GRIDS.__contains__, 300_000)
+    with pytest.raises(Poison, match="clock ahead"):
+        case_item(Record(0, 0, b"tick", tick, 1795740000.0), GRIDS.__contains__, 300_000)
 
 
 @pytest.mark.parametrize("ts,record_ts,ahead,bad", [
@@ -94,10 +117,63 @@ def test_short_keys_are_kept():
 
 @pytest.mark.parametrize("wms,owned,want", [
     ({}, {0, 1}, (0, [])),
-    ({0: 5, 1: 9, 2: 9}, {0, 1, 2}, (9, [0])),
-    ({0: 5, 1: 9}, {1}, (9, [])),  # only the partitions this worker owns
-    ({0: 5, 1: 9}, {0, 3}, (9, [0])),  # a partition with no state yet is not ticked
-    ({0: 7, 1: 7}, {0, 1}, (7, [])),
+    ({0: (5, 5), 1: (9, 9), 2: (9, 9)}, {0, 1, 2}, (9, [0])),
+    ({0: (5, 5), 1: (9, 9)}, {1}, (9, [])),  # only the partitions this worker owns
+    ({0: (5, 5), 1: (9, 9)}, {0, 3}, (9, [0])),  # a partition with no state yet is not ticked
+    ({0: (7, 7), 1: (7, 7)}, {0, 1}, (7, [])),
+    # One fast clock (event at 12, received at 8) moves its own partition only: the city
+    # clock stays at what the broker received.
+    ({0: (5, 5), 1: (12, 8), 2: (7, 7)}, {0, 1, 2}, (8, [0, 2])),
+    ({0: (5, 0), 1: (9, 0)}, {0, 1}, (9, [0])),  # no record timestamps: no cap
 ])
 def test_ticks_go_to_owned_partitions_behind_the_city_clock(wms, owned, want):
     assert behind(wms, owned) == want
+
+
+def test_the_city_clock_never_passes_what_the_broker_received():
+    assert city_clock({0: (100, 40), 1: (50, 60)}) == 60
+    assert city_clock({0: (100, 400)}) == 100
+
+
+def _wrapped(inner: BaseException) -> BaseException:
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            raise RuntimeError("send failed") from exc
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize("exc,outage", [
+    (__import__("redis").exceptions.ConnectionError("refused"), True),
+    (__import__("redis").exceptions.TimeoutError("slow"), True),
+    (__import__("redis").exceptions.BusyLoadingError("loading"), True),
+    (__import__("redis").exceptions.ResponseError("LOADING Redis is loading the dataset"), True),
+    (__import__("redis").exceptions.ResponseError("OOM command not allowed"), True),
+    (__import__("redis").exceptions.ResponseError("WRONGTYPE Operation against a key"), False),
+    (__import__("redis").exceptions.DataError("Invalid input of type: 'dict'"), False),
+    (__import__("aiokafka").errors.KafkaConnectionError("down"), True),
+    (__import__("aiokafka").errors.KafkaTimeoutError(), True),
+    (__import__("aiokafka").errors.NotLeaderForPartitionError(), True),
+    (__import__("aiokafka").errors.MessageSizeTooLargeError(), False),
+    (ConnectionRefusedError(), True),
+    (FileNotFoundError(), False),
+    (KeyError("bug"), False),
+    (_wrapped(__import__("aiokafka").errors.KafkaConnectionError("down")), True),  # Faust wraps sends
+    (_wrapped(KeyError("bug")), False),
+])
+def test_only_a_dependency_away_is_an_outage(exc, outage):
+    from streams.retry import is_outage
+    assert is_outage(exc) is outage
+
+
+def test_a_bug_raised_while_handling_an_outage_is_a_bug():
+    from streams.retry import is_outage
+    try:
+        try:
+            raise ConnectionRefusedError()
+        except ConnectionRefusedError:
+            raise KeyError("bug in the handler")
+    except KeyError as exc:
+        assert not is_outage(exc)  # its __context__ is the outage; its cause is not

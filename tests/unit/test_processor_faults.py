@@ -143,3 +143,43 @@ def test_an_outage_is_not_the_records_fault(city, log):
     assert not [d for d in letters if d.reason.startswith("processing failed")]
     want, _ = oracle.case_views(city, log, RULES, 2, LATE)
     assert got == want
+
+
+class Buggy(CasePartition):
+    """Rules with a bug that one saved case trips on once time has moved past it."""
+
+    bad_case, after = "", 0
+
+    def refresh(self, case):
+        if case == self.bad_case and self.watermark > self.after:
+            raise KeyError("a bug this case trips on as time passes")
+        return super().refresh(case)
+
+
+def test_a_case_that_fails_as_time_passes_blames_no_record(city, log):
+    """The fault is not in any record that moves "now": the case is set aside, one letter
+    names it, every other record applies, and the partition's clock goes on."""
+    lin = lineages(city)
+    bad = log[len(log) // 3]
+    Buggy.bad_case, Buggy.after = bad.case, bad.ts + 30 * 60_000
+    letters = []
+
+    async def dead_sink(items):
+        letters.extend(d for _, d in items)
+
+    store = MemoryStore(lambda p: Buggy(p, lin.__getitem__, RULES, LATE))
+    proc = CaseProcessor(store, lin.__contains__, dead_sink, "case-events")
+    recs = [Record(0, i, ev.case.encode(), encode(ev)) for i, ev in enumerate(log)]
+
+    async def go():
+        for i in range(0, len(recs), 100):
+            await proc.process(recs[i:i + 100])
+
+    asyncio.run(go())
+    blamed = [d for d in letters if d.offset >= 0 and d.reason.startswith("processing failed")]
+    assert {log[d.offset].case for d in blamed} <= {bad.case}  # only its own later events
+    named = {d.reason for d in letters if d.offset == -1 and bad.case in d.reason}
+    assert named and all("as time passed" in why for why in named)
+    saved = store.saved[0]
+    assert saved.watermark == max(e.ts for e in log if e.case != bad.case or e.ts <= Buggy.after)
+    assert saved.offset == len(recs) - 1
