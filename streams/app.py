@@ -34,6 +34,8 @@ from .retry import Backoff, is_outage, until_done
 from .wiring import make_processors, silent_scanner
 
 log = logging.getLogger("gridpulse.worker")
+#: How often the worker checks, unasked, that Redis holds what the log says (recovery.py).
+MEND_EVERY_S = 5.0
 
 
 async def skip_outage(name: str, job) -> None:
@@ -91,7 +93,7 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         futs = [await alert_topic.send(key=a.id.encode(), value=encode(a)) for a in alerts]
         await asyncio.gather(*futs)  # acknowledged before the state that records them is saved
 
-    cases, gps = make_processors(settings, redis, dead_sink, alert_sink)
+    cases, gps = make_processors(settings, redis, dead_sink, alert_sink, bootstrap)
     ack_topic = raw_topic(ALERT_ACKS)
     board = AlertBoardWriter(redis, keys, dead_sink,
                              alert_topic.get_topic_name(), ack_topic.get_topic_name(),
@@ -182,6 +184,18 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     async def silent_grid_view() -> None:
         # Derived from both streams' per-grid maxima; absolute, so every worker may run it.
         await skip_outage("silent-grid scan", scan_silent)
+
+    async def mend_all() -> None:
+        for topic, proc in ((case_topic, cases), (gps_topic, gps)):
+            name = topic.get_topic_name()
+            for tp in sorted(tp for tp in app.consumer.assignment() if tp.topic == name):
+                await proc.mend(tp.partition)
+
+    @app.timer(interval=MEND_EVERY_S)
+    async def mend_views() -> None:
+        # What no record will trigger: Redis emptied while the worker idles, or holding
+        # less than the group committed (streams/recovery.py).
+        await skip_outage("mending the views", mend_all)
 
     if settings.clock_tick_s > 0:
         case_name = case_topic.get_topic_name()

@@ -41,6 +41,15 @@ class CasePartition:
         self.offset = -1  # last applied Kafka offset
         self.watermark = 0  # "now": max event time applied
         self.received = 0  # newest record timestamp applied: when the broker got it
+        # What ties the projection to its log (streams/recovery.py): the fingerprint of
+        # the record at ``offset``, how many records Redis held when it was loaded (None
+        # if the save predates that), when the log was last checked, and the last offset
+        # the log no longer held when it was rebuilt (-1: complete).
+        self.fp = ""
+        self.anchor: tuple[int, str] | None = None  # (offset, fingerprint) of an older record
+        self.saved_count: int | None = None
+        self.verified_at = 0.0
+        self.incomplete = -1
         self.cases: dict[str, CaseRecord] = {}
         self.views: dict[str, CaseView] = {}
         self.contrib: dict[str, list[str]] = {}
@@ -64,6 +73,10 @@ class CasePartition:
         # an h| counter moved: what was learned for that department and category is stale
         _, dept, cat, _ = key.split("|", 3)
         self._typical.pop((dept, cat), None)
+
+    def count(self) -> int:
+        """How many records (cases, terminals) the projection holds: saved as meta ``n``."""
+        return len(self.cases)
 
     def clear_dirty(self) -> None:
         """Forget what changed (after a successful write)."""

@@ -51,6 +51,15 @@ class GpsPartition:
         self.offset = -1
         self.watermark = 0
         self.first = 0  # the first fix time seen: when this partition began watching
+        # What ties the projection to its log (streams/recovery.py): the fingerprint of
+        # the record at ``offset``, how many records Redis held when it was loaded (None
+        # if the save predates that), when the log was last checked, and the last offset
+        # the log no longer held when it was rebuilt (-1: complete).
+        self.fp = ""
+        self.anchor: tuple[int, str] | None = None  # (offset, fingerprint) of an older record
+        self.saved_count: int | None = None
+        self.verified_at = 0.0
+        self.incomplete = -1
         self.positions: dict[str, Position] = {}
         self.terms: dict[str, Terminal] = {}
         self.cov: dict[str, array] = {}  # grid -> last visit day per household
@@ -65,6 +74,10 @@ class GpsPartition:
         self.out = Outbox()
         self.faulted: dict[str, str] = {}  # terminal -> why the rules raised on it (_fault)
         self.clear_dirty()
+
+    def count(self) -> int:
+        """How many records (cases, terminals) the projection holds: saved as meta ``n``."""
+        return len(self.terms)
 
     def clear_dirty(self) -> None:
         """Forget what changed (after a successful write)."""

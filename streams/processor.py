@@ -15,32 +15,26 @@ the caller (:mod:`streams.retry`), which retries the batch.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import defaultdict
 from operator import attrgetter
-from typing import Awaitable, Callable, Generic, Iterable, NamedTuple, TypeVar
+from typing import Awaitable, Callable, Generic, Iterable, TypeVar
 
 from gridpulse.clock import now_ms
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, GpsBatch, Tick, dead_key, dead_letter
 
 from .case_state import CasePartition
 from .gps_state import GpsPartition
+from . import recovery
+from .log_reader import fingerprint
 from .poison import Poison, case_item, gps_item, record_ms
+from .record import Record  # noqa: F401 - where the consumers and tests take it from
 from .redis_store import Conflict, PartitionStore
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 8
-
-
-class Record(NamedTuple):
-    """A raw Kafka record as the processors see it (anything with these fields will do:
-    the worker passes Faust's ConsumerMessage objects as they are)."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: float | None = None  # the record's timestamp in seconds, as Faust gives it
 
 
 _offset = attrgetter("offset")
@@ -53,10 +47,11 @@ AlertSink = Callable[[list[Alert]], Awaitable[None]]
 
 class _Processor(Generic[S]):
     topic = ""
+    kind = ""  # the Redis key family of its projections (gridpulse.rkeys CASE / GPS)
 
     def __init__(self, store: PartitionStore, known_grid: Callable[[str], bool],
                  dead_sink: DeadSink, topic: str = "", alert_sink: AlertSink | None = None,
-                 clock_ahead_ms: int = 0) -> None:
+                 clock_ahead_ms: int = 0, reader=None) -> None:
         self.store = store
         self.alert_sink = alert_sink
         self.alert_count = 0
@@ -68,6 +63,12 @@ class _Processor(Generic[S]):
         self.applied = 0
         self.dead_count = 0
         self.faults = 0  # records dead-lettered because the pure core raised on them
+        # Reads the topic's log directly (streams/log_reader.py) to rebuild what Redis
+        # lacks; None: trust Redis (unit tests, benchmarks of the processors alone).
+        self.reader = reader
+        self.rebuilding: dict[int, dict] = {}  # partition -> catch-up progress
+        self._locks: dict[int, asyncio.Lock] = {}  # one writer of a partition at a time
+        self._seen: dict[int, float] = {}  # partition -> when the consumer last delivered
 
     async def _load(self, p: int) -> S:
         raise NotImplementedError
@@ -101,9 +102,45 @@ class _Processor(Generic[S]):
                 self.parts.pop(p, None)  # it may hold changes Redis never got
                 raise
 
+    def _lock(self, p: int) -> asyncio.Lock:
+        lock = self._locks.get(p)
+        if lock is None:
+            lock = self._locks[p] = asyncio.Lock()
+        return lock
+
     async def _process_partition(self, p: int, recs: list) -> None:
+        self._seen[p] = time.monotonic()
+        async with self._lock(p):
+            await self._apply_records(p, recs)
+
+    async def mend(self, p: int) -> None:
+        """Bring partition ``p``'s views to what the log holds without waiting for a
+        record: Redis changed under the worker (flushed, rebuilt), or holds less than the
+        consumer group committed (so the consumer will never deliver what is missing)."""
+        if self.reader is None:
+            return
+        async with self._lock(p):
+            st = self.parts.get(p)
+            if st is not None and await self.store.saved_offset(self.kind, p) != st.persisted_offset:
+                self.parts.pop(p, None)  # reloaded below: what Redis holds now
+            st = await self._state(p)
+            if time.monotonic() - st.verified_at > recovery.CHECK_EVERY_S:
+                # A log replaced under a consumer that read on shows nowhere else.
+                self.parts[p] = st = await recovery.check_log(self, st)
+            committed = await self.reader.committed(p)
+            _, end = await self.reader.bounds(p)
+            idle = time.monotonic() - self._seen.get(p, 0.0) > recovery.IDLE_S
+            if (committed is not None and committed > st.offset + 1) or (idle and end > st.offset + 1):
+                # Up to the log's end: what the consumer read past its last commit before
+                # Redis lost it will not come again either.
+                await recovery.catch_up(self, p, max(committed or 0, end))
+
+    async def _apply_records(self, p: int, recs: list) -> None:
+        """Apply records of partition ``p`` in offset order and save them."""
         for _ in range(MAX_RETRIES):
             st = await self._state(p)
+            if self.reader is not None:
+                st = await self._mend(p, st, recs)
             try:
                 dead, n = self._apply_batch(st, recs)
             except Exception:  # noqa: BLE001 - the pure core failed on one of these records
@@ -115,6 +152,18 @@ class _Processor(Generic[S]):
             if await self._commit(st, dead, n):
                 return
         raise RuntimeError(f"partition {p}: gave up after {MAX_RETRIES} fenced-write conflicts")
+
+    async def _mend(self, p: int, st: S, recs: list) -> S:
+        """``st`` made ready for ``recs``: the log's identity checked when they are all
+        at or below what Redis reflects, and what Redis lacks before them read from the
+        log (streams/recovery.py)."""
+        if recovery.needs_check(st, recs):
+            self.parts[p] = st = await recovery.check_log(self, st, recs)
+        first = next((r.offset for r in recs if r.offset > st.offset), None)
+        if first is not None and first > st.offset + 1:
+            await recovery.catch_up(self, p, first)
+            st = await self._state(p)
+        return st
 
     async def _one_by_one(self, p: int, recs: list) -> None:
         """Apply and save each record alone; dead-letter the ones the pure core fails on."""
@@ -131,7 +180,7 @@ class _Processor(Generic[S]):
                     reason = f"processing failed: {type(exc).__name__}: {exc}"
                     log.error("partition %d offset %d: %s", p, r.offset, reason)
                     self.faults += 1
-                    st.offset = r.offset  # skipped: its letter is in the dead-letter topic
+                    st.offset, st.fp = r.offset, fingerprint(r)  # skipped: it is in the dead-letter topic
                     dead, n = [(dead_key(r.key), self._letter(p, r, reason))], 0
                     dead += self._after_batch(st)  # what the reload itself settled
                 if await self._commit(st, dead, n):
@@ -142,16 +191,22 @@ class _Processor(Generic[S]):
     async def _state(self, p: int) -> S:
         st = self.parts.get(p)
         if st is None:
-            st = self.parts[p] = await self._load(p)
+            st = await self._load(p)
+            if self.reader is not None:
+                st = await recovery.check_log(self, st)
+            self.parts[p] = st
         return st
 
     def _apply_batch(self, st: S, recs: list) -> tuple[list, int]:
         """Apply ``recs`` to ``st`` (pure); the dead letters it produced and how many
         records it applied."""
-        dead, n = [], 0
+        dead, n, last = [], 0, None
         for r in recs:
             if r.offset <= st.offset:
                 continue  # already reflected in Redis (a replay after a crash)
+            if st.anchor is None:
+                st.anchor = (r.offset, fingerprint(r))  # the log's identity (recovery.py)
+            last = r
             try:
                 item = self._decode(r)
             except Poison as exc:
@@ -159,6 +214,8 @@ class _Processor(Generic[S]):
                 st.offset = r.offset  # the bad record is handled: it is in the dead-letter topic
                 continue
             n += self._apply(st, item, r)
+        if last is not None:
+            st.fp = fingerprint(last)  # what identifies the log at st.offset (recovery.py)
         return dead + self._after_batch(st), n
 
     async def _commit(self, st: S, dead: list, n: int = 0) -> bool:
@@ -199,6 +256,7 @@ class CaseProcessor(_Processor[CasePartition]):
     """Case events (and clock ticks) -> case projections."""
 
     topic = "case-events"
+    kind = "case"
 
     def _apply(self, st: CasePartition, item: CaseEvent | Tick, r) -> bool:
         before = st.watermark
@@ -233,6 +291,7 @@ class GpsProcessor(_Processor[GpsPartition]):
     """GPS fix batches -> positions, terminal-days, visits, coverage and their alerts."""
 
     topic = "gps-fixes"
+    kind = "gps"
 
     def _after_batch(self, st: GpsPartition) -> list:
         st.advance()  # the horizon moved: finalize fixes, settle stays, count visits

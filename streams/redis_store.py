@@ -20,7 +20,7 @@ from redis.exceptions import WatchError
 
 from gridpulse.rkeys import CASE, GPS, Keys
 
-from gridpulse.clock import day_start_ms
+from gridpulse.clock import day_start_ms, local_day, now_ms
 from gridpulse.loop import record
 from gridpulse.visits.day import Terminal, pack_route, summary
 
@@ -64,9 +64,15 @@ class PartitionStore:
         self.new_gps = new_gps  # ... and an empty GPS projection
         self.track_ttl_s = track_ttl_s  # how long routes, stays and day summaries are kept
 
-    async def _meta(self, kind: str, p: int) -> tuple[int, int]:
-        meta = await self.r.hgetall(self.k.meta(kind, p))
-        return int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+    @staticmethod
+    def _restore_meta(st, meta: dict) -> None:
+        """The fields every projection's meta hash holds (docs/contract.md, Redis views)."""
+        st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+        st.fp = meta.get(b"fp", b"").decode()
+        st.saved_count = int(meta[b"n"]) if b"n" in meta else None
+        st.incomplete = int(meta.get(b"inc", -1))
+        anchor = meta.get(b"anchor", b"").decode()
+        st.anchor = (int(anchor.split(":")[0]), anchor.split(":")[1]) if anchor else None
 
     async def load_case(self, p: int) -> CasePartition:
         """The partition's projection as last saved (empty if none), rebuilt in memory."""
@@ -76,7 +82,7 @@ class PartitionStore:
         pipe.hgetall(self.k.cases(p))
         pipe.zrange(self.k.recent(p), 0, -1, withscores=True)
         meta, cases, recent = await pipe.execute()
-        st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+        self._restore_meta(st, meta)
         st.received = int(meta.get(b"rt", 0))
         st.cases = {k.decode(): record.DECODER.decode(v) for k, v in cases.items()}
         st.recent = {k.decode(): int(s) for k, s in recent}
@@ -120,7 +126,7 @@ class PartitionStore:
                 k.lastvisit(p), k.gkpi(p):
             pipe.hgetall(key)
         meta, pos, terms, cov, last, kpi = await pipe.execute()
-        st.offset, st.watermark = int(meta.get(b"offset", -1)), int(meta.get(b"wm", 0))
+        self._restore_meta(st, meta)
         st.late, st.first = int(meta.get(b"late", 0)), int(meta.get(b"first", 0))
         st.positions = {t.decode(): _pos_dec.decode(v) for t, v in pos.items()}
         st.terms = {t.decode(): _term_dec.decode(v) for t, v in terms.items()}
@@ -172,6 +178,59 @@ class PartitionStore:
         await self._fenced(GPS, p, st, ops, extra={"late": st.late, "first": st.first})
         st.clear_dirty()
 
+    async def saved_offset(self, kind: str, p: int) -> int:
+        """The offset Redis says the partition's projection reflects (-1: none)."""
+        stored = await self.r.hget(self.k.meta(kind, p), "offset")
+        return int(stored) if stored is not None else -1
+
+    async def reset_all(self) -> int:
+        """Delete every view of the deployment (every key under the prefix): the log they
+        came from is gone, and terminal-days are keyed across partitions, so no part of
+        them can be kept. Returns how many keys went."""
+        n, batch = 0, []
+        async for key in self.r.scan_iter(match=self.k.pattern(), count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                n += await self.r.delete(*batch)
+                batch = []
+        if batch:
+            n += await self.r.delete(*batch)
+        return n
+
+    async def reset(self, st) -> None:
+        """Delete a partition's projection (its log changed, or Redis lost part of it),
+        with what it wrote per terminal-day; fenced like a write."""
+        kind, p, k = ("case" if isinstance(st, CasePartition) else GPS), st.partition, self.k
+
+        def ops(tx) -> None:
+            if kind == CASE:
+                tx.delete(k.cases(p), k.kpi(p), k.recent(p), k.recent_info(p), k.open_cases(p),
+                          k.lastcase(p), k.meta(CASE, p))
+                return
+            tx.delete(k.positions(p), k.terms(p), k.gkpi(p), k.coverage(p), k.lastvisit(p),
+                      k.meta(GPS, p))
+            if st.watermark:
+                today = local_day(st.watermark, st.rules.tz)
+                for day in range(today - self.track_ttl_s // 86_400 - 1, today + 1):
+                    for term in st.terms:
+                        tx.delete(k.route(day, term), k.visits(day, term))
+                    if st.terms:
+                        tx.hdel(k.wday(day), *st.terms)
+
+        meta_key = k.meta(kind, p)
+        async with self.r.pipeline(transaction=True) as tx:
+            try:
+                await tx.watch(meta_key)
+                stored = await tx.hget(meta_key, "offset")
+                if int(stored if stored is not None else -1) != st.persisted_offset:
+                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r}, "
+                                   f"we expected {st.persisted_offset}")
+                tx.multi()
+                ops(tx)
+                await tx.execute()
+            except WatchError as exc:
+                raise Conflict(f"{kind} partition {p}: concurrent write") from exc
+
     async def _fenced(self, kind: str, p: int, st, ops: Callable, force: bool = False,
                       extra: dict | None = None) -> None:
         if st.offset == st.persisted_offset and not force:
@@ -186,9 +245,14 @@ class PartitionStore:
                                    f"we expected {st.persisted_offset}")
                 tx.multi()
                 ops(tx)
-                tx.hset(meta_key, mapping={"offset": st.offset, "wm": st.watermark, **(extra or {})})
+                tx.hset(meta_key, mapping={
+                    "offset": st.offset, "wm": st.watermark, "fp": st.fp, "n": st.count(),
+                    "inc": st.incomplete, "at": now_ms(),
+                    "anchor": f"{st.anchor[0]}:{st.anchor[1]}" if st.anchor else "",
+                    **(extra or {})})
                 tx.sadd(self.k.parts(kind), p)
                 await tx.execute()
             except WatchError as exc:
                 raise Conflict(f"{kind} partition {p}: concurrent write") from exc
         st.persisted_offset = st.offset
+        st.saved_count = st.count()  # what the lost-key check compares with (recovery.py)

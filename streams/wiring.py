@@ -17,6 +17,7 @@ from gridpulse.visits.track import TrackRules
 from . import silent_grids
 from .case_state import CasePartition
 from .gps_state import GpsPartition
+from .log_reader import LogReader
 from .processor import AlertSink, CaseProcessor, DeadSink, GpsProcessor
 from .redis_store import PartitionStore
 
@@ -44,8 +45,13 @@ def visit_rules(s: Settings) -> VisitRules:
 
 
 def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSink,
-                    alert_sink: AlertSink | None) -> tuple[CaseProcessor, GpsProcessor]:
-    """The case and GPS processors of one worker, sharing one Redis store."""
+                    alert_sink: AlertSink | None, bootstrap: str | None = None
+                    ) -> tuple[CaseProcessor, GpsProcessor]:
+    """The case and GPS processors of one worker, sharing one Redis store.
+
+    With ``bootstrap`` they read the log directly when Redis lacks what it should hold
+    (streams/recovery.py); without, they trust Redis (benchmarks of the processors alone).
+    """
     city = load_city(settings.city)
     lin = lineages(city)
     rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
@@ -63,10 +69,15 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
     store = PartitionStore(redis, Keys(settings.redis_prefix), new_case, new_gps,
                            settings.track_days * 86_400)
     ahead = int(settings.clock_ahead_s * 1000)
+    gps_topic = settings.topic(GPS_FIXES)
+
+    def reader(topic: str) -> LogReader | None:
+        return LogReader(bootstrap, topic, group=settings.worker_id) if bootstrap else None
+
     cases = CaseProcessor(store, lin.__contains__, dead_sink, case_topic, alert_sink=alert_sink,
-                          clock_ahead_ms=ahead)
-    gps = GpsProcessor(store, lin.__contains__, dead_sink, settings.topic(GPS_FIXES),
-                       alert_sink=alert_sink, clock_ahead_ms=ahead)
+                          clock_ahead_ms=ahead, reader=reader(case_topic))
+    gps = GpsProcessor(store, lin.__contains__, dead_sink, gps_topic, alert_sink=alert_sink,
+                       clock_ahead_ms=ahead, reader=reader(gps_topic))
     return cases, gps
 
 

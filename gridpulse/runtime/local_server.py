@@ -59,18 +59,22 @@ class LocalServer:
         """True while the server process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self):
-        """Start the server and wait until it answers; returns ``self``."""
+    def start(self, port: int | None = None):
+        """Start the server and wait until it answers; returns ``self``.
+
+        ``port``: listen there (a restart on the port clients know), else a free one.
+        """
         if self.running:
             return self
         binary = self.binary or self._resolve_binary()
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"gridpulse-{self.kind}-"))
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"gridpulse-{self.kind}-"))
         self.log_path = self.workdir / self.log_name
         last = ""
         # The free port can be taken between probing and binding; the server then exits
         # at once, and another port is tried.
-        for _attempt in range(3):
-            port = free_port()
+        for _attempt in range(1 if port else 3):
+            port = port or free_port()
             out = subprocess.DEVNULL
             if self.stdout_to_log:
                 out = self._log = open(self.log_path, "ab")
@@ -119,6 +123,13 @@ class LocalServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def restart(self, grace: float = 5.0):
+        """Stop the server and start it again on the same port (what its clients know);
+        an embedded server keeps nothing, so it comes back empty."""
+        port = self.port
+        self._terminate(grace)
+        return self.start(port=port)
 
     def stop(self, grace: float = 5.0) -> None:
         """Terminate the server, killing it if it outlives ``grace`` seconds; idempotent."""

@@ -1,0 +1,113 @@
+"""Redis loses the views, or the broker comes back with another log: the worker notices
+and rebuilds from Kafka by itself, and every figure ends equal to the oracle's.
+
+Real processes throughout: the worker is a subprocess, Redis is flushed of the test's
+keys while it runs (or while it is stopped), and a broker of the test's own is
+restarted empty on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+
+from gridpulse.city import load_city
+from gridpulse.runtime.broker import EmbeddedKafka
+from gridpulse.schemas import decode_deadletter
+
+from .pipeline import (WorkerProcess, _assert_views_equal_oracle, _messages, _read_topic, _send,
+                       _with_duplicates_and_disorder, isolated_settings, wait_caught_up)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def city():
+    return load_city("ningbo")
+
+
+@pytest.fixture(scope="module")
+def day(city):
+    """Four hours of a morning with duplicates and disorder: (original, as sent)."""
+    msgs = _messages(city, minutes=4 * 60, terminals=40, cases_per_day=5000)
+    return msgs, _with_duplicates_and_disorder(msgs)
+
+
+def _flush(s) -> int:
+    """Delete every Redis key of this deployment (what FLUSHDB does to it)."""
+    r = redis.Redis.from_url(s.redis_url)
+    keys = list(r.scan_iter(match=f"{s.redis_prefix}*", count=1000))
+    return r.delete(*keys) if keys else 0
+
+
+def _no_dead_letters(s) -> None:
+    dead = [decode_deadletter(r.value) for r in asyncio.run(_read_topic(s, "deadletter", 1500))]
+    assert not dead, [d.reason for d in dead[:5]]  # no valid event was refused
+
+
+def test_redis_flushed_mid_stream_is_rebuilt_from_the_log(kafka_bootstrap, redis_url, topic_prefix,
+                                                          city, day):
+    msgs, sent = day
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    half = len(sent) // 2
+    worker = WorkerProcess(s)
+    try:
+        asyncio.run(_send(s, sent[:half]))
+        wait_caught_up(s, worker)
+        assert _flush(s) > 0
+        asyncio.run(_send(s, sent[half:]))
+        wait_caught_up(s, worker)
+        _assert_views_equal_oracle(s, city, msgs)
+        _no_dead_letters(s)
+        assert worker.alive()
+        assert "records from the log" in worker.log()
+    finally:
+        worker.stop()
+
+
+def test_a_worker_restarted_on_an_empty_redis_rebuilds(kafka_bootstrap, redis_url, topic_prefix, city, day):
+    msgs, sent = day
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    worker = WorkerProcess(s)
+    try:
+        asyncio.run(_send(s, sent))
+        wait_caught_up(s, worker)
+        worker.stop()
+        assert _flush(s) > 0
+        worker = WorkerProcess(s, "worker-again")
+        # Nothing new is sent: the consumer group's committed offsets are at the end, so
+        # only the worker's own check of what Redis holds can bring the views back.
+        wait_caught_up(s, worker)
+        _assert_views_equal_oracle(s, city, msgs)
+        _no_dead_letters(s)
+    finally:
+        worker.stop()
+
+
+def test_a_broker_back_with_another_log_is_detected_and_the_views_follow_it(
+        redis_url, topic_prefix, city):
+    first = _messages(city, minutes=90, terminals=20, cases_per_day=4000, seed=21)
+    second = _messages(city, minutes=60, terminals=20, cases_per_day=4000, seed=22,
+                       start="2026-11-27T13:00:00")
+    with EmbeddedKafka() as broker:
+        s = isolated_settings(broker.bootstrap, redis_url, topic_prefix)
+        worker = WorkerProcess(s)
+        try:
+            asyncio.run(_send(s, first))
+            wait_caught_up(s, worker)
+            broker.restart()  # memory storage: it comes back empty, offsets from 0
+            isolated_settings(broker.bootstrap, redis_url, topic_prefix)  # its topics again
+            asyncio.run(_send(s, second))
+            deadline = time.monotonic() + 180  # a hang guard, not a performance bound
+            while "the log is not the one" not in worker.log():
+                assert worker.alive(), worker.log()[-3000:]  # it waits the broker out
+                assert time.monotonic() < deadline, worker.log()[-3000:]
+                time.sleep(0.5)
+            wait_caught_up(s, worker)
+            _assert_views_equal_oracle(s, city, second)  # the new log's figures, nothing else
+            assert worker.alive()
+        finally:
+            worker.stop()
