@@ -24,7 +24,7 @@ from gridpulse.settings import Settings
 
 from . import api_alerts
 from .ack_sink import AckSink
-from .api import ApiError
+from .api import ApiError, RedisWatch
 from .checks import accepts, area_code, choice, count, lang, matches, record
 from .live import alert_subject
 from .texts import lang_of, ui
@@ -153,7 +153,8 @@ class AlertsPage:
         ])
 
 
-def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=None) -> AckSink:
+def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=None,
+             watch: RedisWatch | None = None) -> AckSink:
     """Wire the alerts page (route and refresh), the wall's variants and the alerts API."""
     board = AlertBoard(view.r, view.k)
     page = AlertsPage(board, city, settings.timezone)
@@ -172,5 +173,5 @@ def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=
         return table(rows, city, settings.timezone, lang), ui(lang)["a_count"].format(n=len(rows))
 
     sink = AckSink(settings)
-    api_alerts.register(app.server, board, city, sink)
+    api_alerts.register(app.server, board, city, sink, watch or RedisWatch(view))
     return sink

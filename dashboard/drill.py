@@ -139,19 +139,23 @@ def figures(city: CityModel, view: LiveView, visits: VisitView, tz: str, code: s
     if not rows:  # a grid: colour the grid itself
         kid_vals = {code: {"open": k["open"], "overdue": k["overdue"], "coverage_30d": v["coverage_30d"]}}
     cases = doc["cases"]
-    pts = drill_data.case_points(view, [r["case"] for r in cases["rows"]])
+    shown = cases["rows"] or []  # None: no whole case projection to read
+    pts = drill_data.case_points(view, [r["case"] for r in shown])
     points = [{"p": pts[r["case"]], "o": 1 if r["overdue"] else 0, "s": r["severity"], "id": r["case"]}
-              for r in cases["rows"] if r["case"] in pts]
+              for r in shown if r["case"] in pts]
     now = doc["watermark"]
-    total = T("d_total", lang).format(n=cases["total"])
-    if cases["total"] > len(cases["rows"]):
-        total += " · " + T("d_shown", lang).format(n=len(cases["rows"]))
+    if cases["total"] is None:
+        total = T("no_data", lang)
+    else:
+        total = T("d_total", lang).format(n=cases["total"])
+        if cases["total"] > len(shown):
+            total += " · " + T("d_shown", lang).format(n=len(shown))
     return {"tiles": tiles, "total": total,
             "fig": {"values": kid_vals, "points": points, "wm": now,
                     "children": children_data(_sort_rows(rows, sort), lang),
                     "cols": list(drill_data.CHILD_COLUMNS),
-                    "cases": cases_data(city, cases["rows"], tz, now, lang),
-                    "no_cases": T("d_no_cases", lang)}}
+                    "cases": cases_data(city, shown, tz, now, lang),
+                    "no_cases": T("d_no_cases" if cases["total"] is not None else "no_data", lang)}}
 
 
 # -- the page -----------------------------------------------------------------------------
