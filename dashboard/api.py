@@ -205,7 +205,7 @@ class Api:
         wm, day, when = self._clock()
         head = {"level": level, "code": code, "name": area.name, **when}
         if not fresh.has(CASE):
-            doc = {**head, **unknown_kpis(code), "minutes": minutes, "stage_times": None, **f}
+            doc = {**unknown_kpis(code), **head, "minutes": minutes, "stage_times": None, **f}
             if level in SCORED_LEVELS:
                 doc["score"] = None
             return doc
@@ -302,11 +302,10 @@ class Api:
         fresh, f = self._fresh()
         # One GPS clock for every figure (kpis would read it again otherwise).
         wm = self.visits.now()
-        if fresh.has(GPS):
-            doc = self.visits.kpis(code, now=wm)
-        else:
-            doc = unknown_visit_kpis(code, self.visits.households_of(code))
-        return {"level": level, "code": code, "name": area.name, **self._gps_clock(wm), **doc, **f}
+        head = {"level": level, "code": code, "name": area.name, **self._gps_clock(wm)}
+        if not fresh.has(GPS):
+            return {**unknown_visit_kpis(code, self.visits.households_of(code)), **head, **f}
+        return {**head, **self.visits.kpis(code, now=wm), **f}
 
     def _terminal_day(self, terminal: str, day: int, f: dict) -> dict | None:
         tr = self.visits.track(terminal, day)
