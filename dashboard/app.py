@@ -102,13 +102,13 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     coverage = GridFillFeed(visits, [code for code, _ in city.rings("grid")])
     pages = Pages(city, visits, settings.timezone, version, wall,
                   int(settings.track_gap_minutes * 60_000))
-    callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone)
+    callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone, watch.limits)
     api.register(app.server, view, city, settings.timezone, rules, visits, watch)
     # The wall in every language/mode, the alerts page and the alerts API (issue 5).
     alerts_ui.register(app, pages, view, city, settings, walls, watch)
     from . import api_drill, drill  # the drill-down pages and /api/area (issue 5)
     api_drill.register(app.server, view, city, settings.timezone, visits, watch)
-    drill.register(app, pages, view, visits, city, rules, settings)
+    drill.register(app, pages, view, visits, city, rules, settings, watch=watch)
 
     @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
     def _static(ver: str, name: str):

@@ -162,16 +162,31 @@ STAGE_WAIT = {  # duration stage -> the open stages a case waits in before it en
 }
 
 
-def bottlenecks(city: CityModel, live: LiveView, code: str) -> dict:
+def unknown_bottlenecks(city: CityModel, code: str, now: int, day: int) -> dict:
+    """:func:`bottlenecks` with no whole case views to read: every stage and department
+    listed, every figure None."""
+    area = city.area(code)
+    stage = dict.fromkeys(("count", "median_min", "p90_min", "waiting"))
+    dept = dict.fromkeys(("open", "overdue", "handled_today", "handle_median_min", "handle_p90_min",
+                          "handle_count", "closed_7d", "on_time_7d", "on_time_rate", "score"))
+    return {"code": code, "name": area.name, "level": area.level, "watermark": now, "day": day,
+            "stages": [{"stage": s, **stage} for s in STAGE_WAIT], "waiting": None,
+            "departments": [{"dept": d, "name": DEPARTMENTS[d].name, **dept} for d in sorted(DEPARTMENTS)]}
+
+
+def bottlenecks(city: CityModel, live: LiveView, code: str, fresh: Freshness | None = None) -> dict:
     """Where time is lost in ``code`` (the city or a district) today: per stage the
     median / p90 minutes and count of the stages that ended today with the open cases
     waiting in it now; per department open, overdue, handled (closed) today, handling
-    time today and its 7-day score with on-time rate. Sorted worst first."""
+    time today and its 7-day score with on-time rate. Sorted worst first. Without
+    whole case views (``fresh``), :func:`unknown_bottlenecks`."""
     area = city.area(code)
     if area.level not in ("city", "district"):
         raise FilterError("area", f"area must be the city or a district, {code!r} is a {area.level}")
     now = live.watermark()
     day = local_day(now, live.tz) if now else 0
+    if fresh is not None and not fresh.has(CASE):
+        return unknown_bottlenecks(city, code, now, day)
     st = live.stage_times(code, day)
     waiting = dict(zip(OPEN_STAGES, live.counters([f"stage|{code}|{s}" for s in OPEN_STAGES])))
     stages = [{"stage": s, **v, "waiting": sum(waiting[w] for w in STAGE_WAIT.get(s, ()))}
