@@ -208,8 +208,8 @@ def _cases_table(lang: str) -> html.Table:
 def grid_workers(city: CityModel, visits: VisitView, tz: str, grid: str, lang: str) -> html.Div:
     """The grid's terminal-days of the GPS clock's day, each with a link to its replay."""
     now = visits.now()
-    if not now:
-        return html.Div(T("d_no_workers", lang), className="empty")
+    if not now:  # no GPS data at all: not "nobody was here"
+        return html.Div(T("nf_no_data", lang), className="empty")
     day = local_day(now, tz)
     date = day_date(day)
     rows = sorted((s for s in visits.days(day).values() if s["grid"] == grid), key=lambda s: s["terminal"])
