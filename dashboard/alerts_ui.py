@@ -20,7 +20,6 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from gridpulse.alert_views import AlertBoard
 from gridpulse.city import CityModel
 from gridpulse.clock import fmt_local, now_ms
-from gridpulse.freshness import CASE
 from gridpulse.settings import Settings
 from gridpulse.views import UNREACHABLE
 
@@ -28,7 +27,7 @@ from . import api_alerts
 from .ack_sink import AckSink
 from .api import ApiError, RedisWatch
 from .checks import accepts, area_code, choice, count, lang, matches, record
-from .freshness_ui import badge, holds, page_status, read_fresh, status_outputs
+from .freshness_ui import badge, page_status, read_fresh, status_outputs
 from .live import alert_subject
 from .texts import lang_of, ui
 
@@ -127,7 +126,7 @@ class AlertsPage:
     def content(self, f: dict, lang: str):
         """The table of the alerts ``f`` selects, or :func:`no_data` without case views."""
         fresh = self.watch.fresh() if self.watch is not None else None
-        if fresh is not None and not fresh.has(CASE):
+        if fresh is not None and not self.board.known(fresh):
             return no_data(lang), None
         rows = self.rows(f)
         return table(rows, self.city, self.tz, lang), len(rows)
@@ -193,14 +192,15 @@ def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=
         f = f or {}
         lang = f.get("lang") or "zh"
         fresh = read_fresh(watch)
-        if holds(fresh):
-            return no_update, no_update, *page_status(fresh, now_ms(), settings.timezone, lang, BODY)
         try:
-            content, n = page.content(f, lang)
+            content, n = page.content(f, lang) if fresh is not None else (None, None)
         except UNREACHABLE:
-            return no_update, no_update, *page_status(None, now_ms(), settings.timezone, lang, BODY)
-        shown = ui(lang)["a_count"].format(n=n) if n is not None else "–"
-        return content, shown, *page_status(fresh, now_ms(), settings.timezone, lang, BODY)
+            fresh = None
+        status = page_status(fresh, now_ms(), settings.timezone, lang, BODY, held=n is None)
+        if n is None:
+            # Redis away, or no board to read (flushed, rebuilding): the table shown stays.
+            return no_update, no_update, *status
+        return content, ui(lang)["a_count"].format(n=n), *status
 
     sink = AckSink(settings)
     api_alerts.register(app.server, board, city, sink, watch)

@@ -23,7 +23,6 @@ from flask import Blueprint, Flask, request
 
 from gridpulse.alert_views import AlertBoard
 from gridpulse.city import CityModel
-from gridpulse.freshness import CASE
 from gridpulse.schemas import AlertAck, AlertKind
 
 from .ack_sink import AckSink, NoBroker
@@ -72,10 +71,8 @@ class AlertsApi:
         f = filters(self.city, request.args)
         limit = _int_arg("limit", 50, LIMIT)
         fresh = self.watch.fresh()
-        # The board is rebuilt with the case views: without them, an empty board would
-        # claim there is nothing to act on.
         alerts = (self.board.latest(limit, area=f["area"], kinds=f["kinds"], status=f["status"])
-                  if fresh.has(CASE) else None)
+                  if self.board.known(fresh) else None)
         return {"area": f["area"], "status": f["status"],
                 "kind": sorted(f["kinds"]) if f["kinds"] else None, "limit": limit,
                 "count": None if alerts is None else len(alerts), "alerts": alerts,

@@ -118,12 +118,14 @@ def holds(fresh: Freshness | None) -> bool:
     return fresh is None or fresh.state in (REBUILDING, EMPTY)
 
 
-def page_status(fresh: Freshness | None, now: int, tz: str, lang: str, body_cls: str) -> tuple:
+def page_status(fresh: Freshness | None, now: int, tz: str, lang: str, body_cls: str,
+                held: bool | None = None) -> tuple:
     """A page refresh's status outputs (:func:`badge`, then the page body's class):
     indicator class, words, the as-of note and ``body_cls``, dimmed when the figures
-    shown are not current. ``fresh`` None: Redis is away. The note is left as it is
-    (``no_update``) while the figures are kept: it names the time they are from."""
-    held = holds(fresh)
+    shown are not current. ``fresh`` None: Redis is away. ``held``: whether the page
+    kept its figures (default :func:`holds`); the note is then left as it is
+    (``no_update``): it names the time they are from."""
+    held = holds(fresh) if held is None else held
     sig = signal(fresh or unreachable(), now, tz, None if held else figures_time(fresh, now), held=held)
     note = no_update if held or not sig["asof"] else ui(lang)["st_asof"].format(t=sig["asof"])
     return (indicator_class(sig), label(sig, lang), note, body_cls + (" dim" if sig["dim"] else ""))

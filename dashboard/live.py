@@ -113,10 +113,9 @@ class WallFeeds:
             fresh = self.view.freshness(self.limits)
             if fresh.state in (REBUILDING, EMPTY) and self._doc.get("overdue") is not None:
                 pass
-            elif not fresh.has(CASE):
-                self._doc = dict(NO_SIDE)
             else:
-                self._doc = {"overdue": overdue_rows(self.cases), "alerts": alert_summary(self.board)}
+                self._doc = {"overdue": overdue_rows(self.cases) if fresh.has(CASE) else None,
+                             "alerts": alert_summary(self.board) if self.board.known(fresh) else None}
             self.throttle.done()
 
     def read(self) -> dict:

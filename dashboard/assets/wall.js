@@ -396,12 +396,10 @@
       sidePanels: function (side, live, texts) {
         var nu = window.dash_clientside.no_update;
         if (!side || !texts) { return [nu, nu, nu]; }
-        if (!side.overdue) {  // no case views to read: no board (not an empty one)
-          var none = [h("Div", {className: "empty", children: texts.ui.no_data})];
-          return [none, "–", none];
-        }
+        // No case views (or board) to read: "no data", not an empty board.
+        var none = [h("Div", {className: "empty", children: texts.ui.no_data})];
         var off = live ? live.off : 0;
-        var od = side.overdue.rows.length ? side.overdue.rows.map(function (r) {
+        var od = !side.overdue ? none : side.overdue.rows.length ? side.overdue.rows.map(function (r) {
           return h("Div", {className: "od-row sev-" + r[3], key: r[0], children: [
             h("Span", {className: "od-late", children: lateText(r[5], texts)}),
             h("Span", {className: "od-district", children: texts.districts[r[1]] || r[1]}),
@@ -412,7 +410,7 @@
         }) : [h("Div", {className: "empty", children: texts.ui.no_overdue})];
         var al = side.alerts;
         var count = al ? fmtNum(al.open, texts) + (al.more ? "+" : "") : "–";
-        var rows = al && al.rows.length ? al.rows.map(function (r) {
+        var rows = !al ? none : al.rows.length ? al.rows.map(function (r) {
           return h("Div", {className: "al-row al-" + r[1], key: r[0], children: [
             h("Span", {className: "al-time", children: fmtTime(r[2], off).slice(0, 5)}),
             h("Span", {className: "al-kind", children: texts.ui["k_" + r[1]] || r[1]}),

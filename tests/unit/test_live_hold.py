@@ -143,19 +143,26 @@ def test_stale_figures_are_dimmed_as_of_their_last_write():
     assert doc["fresh"]["dim"] and doc["fresh"]["asof"] == "09:00"
 
 
-def test_side_panels_say_no_data_and_keep_what_they_had():
-    view = FakeView()
+def side_feed(view: FakeView, alerts_held: int = 0) -> WallFeeds:
     side = WallFeeds(view, min_age_s=0)
     side.cases = SimpleNamespace(open=lambda **kw: {"total": 1, "rows": []})
-    side.board = SimpleNamespace(latest=lambda n: [])
-    assert side.read()["overdue"] == {"total": 1, "rows": []}
+    side.board = SimpleNamespace(latest=lambda n: [],
+                                 known=lambda fresh: fresh.has("case") or alerts_held > 0)
+    return side
+
+
+def test_side_panels_say_no_data_and_keep_what_they_had():
+    view = FakeView()
+    side = side_feed(view)
+    assert side.read() == {"overdue": {"total": 1, "rows": []}, "alerts": {"open": 0, "more": False, "rows": []}}
     view.fresh = Freshness("rebuilding", rebuilding={"done": 0.1, "partitions": []}, missing=("case",))
     side.refresh_key()
     assert side.read()["overdue"] == {"total": 1, "rows": []}  # kept while rebuilding
-    fresh_side = WallFeeds(view, min_age_s=0)
-    assert fresh_side.read() == {"overdue": None, "alerts": None}  # never read: no board
+    assert side_feed(view).read() == {"overdue": None, "alerts": None}  # never read: no board
+    # Alerts on the board without case views: shown (an empty board is what is not known).
+    assert side_feed(view, alerts_held=3).read()["alerts"] is not None
     view.away = True
-    assert WallFeeds(view, min_age_s=0).read() == {"overdue": None, "alerts": None}
+    assert side_feed(view).read() == {"overdue": None, "alerts": None}
 
 
 @pytest.mark.parametrize("sig, zh, en", [
