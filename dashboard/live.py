@@ -111,9 +111,9 @@ class WallFeeds:
             if not self.throttle.due():
                 return
             fresh = self.view.freshness(self.limits)
-            if fresh.state in (REBUILDING, EMPTY) and self._doc.get("overdue") is not None:
-                pass
-            else:
+            # Panels read from whole views stay while a rebuild may have left part of them.
+            keep = fresh.state in (REBUILDING, EMPTY) and self._doc.get("overdue") is not None
+            if not keep:
                 self._doc = {"overdue": overdue_rows(self.cases) if fresh.has(CASE) else None,
                              "alerts": alert_summary(self.board) if self.board.known(fresh) else None}
             self.throttle.done()
