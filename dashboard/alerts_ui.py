@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import re
 
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from gridpulse.alert_views import AlertBoard
 from gridpulse.city import CityModel
-from gridpulse.clock import fmt_local
+from gridpulse.clock import fmt_local, now_ms
 from gridpulse.settings import Settings
+from gridpulse.views import UNREACHABLE
 
 from . import api_alerts
 from .ack_sink import AckSink
-from .api import ApiError
+from .api import ApiError, RedisWatch
 from .checks import accepts, area_code, choice, count, lang, matches, record
+from .freshness_ui import badge, page_status, read_fresh, status_outputs
 from .live import alert_subject
 from .texts import lang_of, ui
 
@@ -75,11 +77,19 @@ def table(alerts: list[dict], city: CityModel, tz: str, lang: str) -> html.Table
         html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)])
 
 
+BODY = "plain-body al-page"
+
+
+def no_data(lang: str) -> html.Div:
+    """The table's place while there are no case views to read: no board, not an empty one."""
+    return html.Div(ui(lang)["no_data"], id="alerts-none", className="empty")
+
+
 class AlertsPage:
     """The ``/alerts`` page and the refresh of its table."""
 
-    def __init__(self, board: AlertBoard, city: CityModel, tz: str) -> None:
-        self.board, self.city, self.tz = board, city, tz
+    def __init__(self, board: AlertBoard, city: CityModel, tz: str, watch: RedisWatch | None = None) -> None:
+        self.board, self.city, self.tz, self.watch = board, city, tz, watch
 
     def filters(self, query: dict) -> dict:
         """The filters of the page's URL ``query``, checked as ``/api/alerts`` checks them
@@ -99,7 +109,7 @@ class AlertsPage:
         kinds = {k for k in (f.get("kind") or "").split(",") if k} or None
         return self.board.latest(ROWS, area=f.get("area"), kinds=kinds, status=f.get("status"))
 
-    def _header(self, lang: str) -> html.Header:
+    def _header(self, lang: str, status: bool = False) -> html.Header:
         T = ui(lang)
         wall_href = "/?lang=en" if lang == "en" else "/"
         city = (self.city.name_en or self.city.name) if lang == "en" else self.city.name
@@ -108,9 +118,18 @@ class AlertsPage:
                 html.Span(className="brand-mark"),
                 html.Span(city, className="brand-city"),
                 html.Span(T["alerts_title"], className="brand-title")]),
+            *([badge(lang, "al")] if status else []),
             html.Nav(className="replay-nav", children=[
                 html.A(T["nav_wall"], href=wall_href, className="nav-link")]),
         ])
+
+    def content(self, f: dict, lang: str):
+        """The table of the alerts ``f`` selects, or :func:`no_data` without case views."""
+        fresh = self.watch.fresh() if self.watch is not None else None
+        if fresh is not None and not self.board.known(fresh):
+            return no_data(lang), None
+        rows = self.rows(f)
+        return table(rows, self.city, self.tz, lang), len(rows)
 
     def page(self, _match, query: dict) -> html.Div:
         lang = lang_of(query)
@@ -125,14 +144,15 @@ class AlertsPage:
                     id="page-message", className="page-message")])])
         T = ui(lang)
         shown = ", ".join(f"{k}={v}" for k, v in f.items() if v and k != "lang") or T["a_all"]
+        content, _ = self.content(f, lang)
         return html.Div(className="plain al-page-root", lang=html_lang, children=[
-            self._header(lang),
-            html.Main(className="plain-body al-page", children=[
+            self._header(lang, status=True),
+            html.Main(id="al-body", className=BODY, children=[
                 html.Div(className="al-bar", children=[
                     html.Span(T["a_filter"].format(f=shown), className="al-filter"),
                     html.Span("", id="alerts-count", className="al-count"),
                     html.Span("", id="ack-note", className="ack-note")]),
-                html.Div(id="alerts-table", children=table(self.rows(f), self.city, self.tz, lang)),
+                html.Div(id="alerts-table", children=content),
             ]),
             html.Div(id="ack-dialog", className="ack-dialog hidden",
                      **{"data-need-by": T["a_need_by"], "data-sent": T["a_sent"]}, children=[
@@ -153,24 +173,35 @@ class AlertsPage:
         ])
 
 
-def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=None) -> AckSink:
+def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=None,
+             watch: RedisWatch | None = None) -> AckSink:
     """Wire the alerts page (route and refresh), the wall's variants and the alerts API."""
     board = AlertBoard(view.r, view.k)
-    page = AlertsPage(board, city, settings.timezone)
+    watch = watch or RedisWatch(view)
+    page = AlertsPage(board, city, settings.timezone, watch)
     if walls is not None:
         walls.register(pages)
     pages.add_route(PATH, page.page)
 
     @app.callback(Output("alerts-table", "children"), Output("alerts-count", "children"),
+                  *status_outputs("al"),
                   Input("alerts-tick", "n_intervals"), State("alerts-filter", "data"),
                   prevent_initial_call=True)
     @accepts(count, page.store_check())
     def _refresh(_n, f):
         f = f or {}
-        rows = page.rows(f)
         lang = f.get("lang") or "zh"
-        return table(rows, city, settings.timezone, lang), ui(lang)["a_count"].format(n=len(rows))
+        fresh = read_fresh(watch)
+        try:
+            content, n = page.content(f, lang) if fresh is not None else (None, None)
+        except UNREACHABLE:
+            fresh = None
+        status = page_status(fresh, now_ms(), settings.timezone, lang, BODY, held=n is None)
+        if n is None:
+            # Redis away, or no board to read (flushed, rebuilding): the table shown stays.
+            return no_update, no_update, *status
+        return content, ui(lang)["a_count"].format(n=n), *status
 
     sink = AckSink(settings)
-    api_alerts.register(app.server, board, city, sink)
+    api_alerts.register(app.server, board, city, sink, watch)
     return sink

@@ -15,14 +15,20 @@ and the wall agree at one watermark):
 
 Every answer is UTF-8 JSON with ``ensure_ascii=False`` (names stay readable Chinese);
 an error is ``{"error": message, "field": name}`` with 400 (a bad parameter) or 404
-(an unknown area or route), so a client can point at the field it got wrong. The
-contract, with examples, is docs/contract.md, section "HTTP JSON API".
+(an unknown area or route), so a client can point at the field it got wrong. Every
+successful answer carries ``freshness`` (:mod:`gridpulse.freshness`: the state of the
+views and the age of their data), and figures nobody has computed yet are ``null``,
+never 0. While Redis cannot be read, every endpoint answers 503 ``{"error", "field":
+"redis"}`` with ``Retry-After`` (:class:`RedisWatch`). The contract, with examples, is
+docs/contract.md, section "HTTP JSON API".
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
 
 from flask import Blueprint, Flask, Response, request
 
@@ -30,8 +36,10 @@ from gridpulse.catalog import DEPARTMENTS
 from gridpulse.city import CityModel
 from gridpulse.city.model import LEVELS
 from gridpulse.clock import fmt_local, local_day
-from gridpulse.views import LiveView
-from gridpulse.visit_views import VisitView
+from gridpulse.freshness import CASE, GPS, Freshness, Limits
+from gridpulse.loop import scores
+from gridpulse.views import UNREACHABLE, LiveView, unknown_kpis
+from gridpulse.visit_views import VisitView, unknown_visit_kpis
 
 from .visits import day_date, parse_date
 
@@ -43,14 +51,28 @@ SCORE_KINDS = ("department", "town", "worker")
 # Worker ids have no registry to check against; only keep the key space clean.
 _WORKER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CASE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+# Seconds a client is asked to wait when the views cannot be read (Redis away, or the
+# data a lookup needs not built yet): a few worker heartbeats.
+RETRY_AFTER_S = 5
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """A request the API refuses: HTTP ``status`` and the ``field`` at fault."""
+    """A request the API refuses: HTTP ``status`` and the ``field`` at fault; ``retry_after``
+    (seconds) when asking again later may succeed, ``extra`` more fields of the body."""
 
-    def __init__(self, status: int, field: str, message: str) -> None:
+    def __init__(self, status: int, field: str, message: str, retry_after: int | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(message)
         self.status, self.field, self.message = status, field, message
+        self.retry_after, self.extra = retry_after, extra or {}
+
+    def response(self) -> Response:
+        """The error as the API answers it."""
+        resp = _json({"error": self.message, "field": self.field, **self.extra}, self.status)
+        if self.retry_after is not None:
+            resp.headers["Retry-After"] = str(self.retry_after)
+        return resp
 
 
 def _json(doc: dict, status: int = 200) -> Response:
@@ -59,6 +81,63 @@ def _json(doc: dict, status: int = 200) -> Response:
     # Live figures: a cache must never serve yesterday's (or the last second's) answer.
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+class RedisWatch:
+    """The API's view of Redis: the freshness of every answer, and one log line when
+    Redis stops answering and one when it answers again (not one per request)."""
+
+    def __init__(self, view: LiveView, limits: Limits = Limits()) -> None:
+        self.view, self.limits = view, limits
+        self._down = False
+        self._lock = threading.Lock()
+
+    def fresh(self) -> Freshness:
+        """The views' freshness now; raises what redis-py raises when Redis is away."""
+        try:
+            got = self.view.freshness(self.limits)
+        except UNREACHABLE as err:
+            self.lost(err)
+            raise
+        self.back()
+        return got
+
+    def lost(self, err: Exception) -> None:
+        """Redis did not answer (``err``): said once per outage."""
+        with self._lock:
+            if self._down:
+                return
+            self._down = True
+        log.warning("Redis cannot be read (%s); the API answers 503 until it can", type(err).__name__)
+
+    def back(self) -> None:
+        """Redis answered."""
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        log.info("Redis answers again; the API is back")
+
+    def unavailable(self, err: Exception) -> Response:
+        """The 503 answer to a request that met ``err`` (Redis unreachable)."""
+        self.lost(err)
+        return ApiError(503, "redis", "the live views cannot be read: Redis does not answer "
+                                      f"({type(err).__name__}); try again later",
+                        retry_after=RETRY_AFTER_S).response()
+
+    def install(self, server: Flask) -> None:
+        """Answer every request of ``server`` that meets an unreachable Redis (API or Dash
+        callback) with the 503, instead of a 500 page and a traceback in the log."""
+        for exc in UNREACHABLE:
+            server.register_error_handler(exc, self.unavailable)
+
+
+def no_data(kind: str, fresh: Freshness) -> ApiError:
+    """The 503 of a lookup (a case, a track) whose data is not built yet: a 404 would
+    say it does not exist, which nobody knows until the views are whole."""
+    what = "case" if kind == CASE else "GPS"
+    return ApiError(503, "data", f"no {what} data to look in yet (views {fresh.state}); try again later",
+                    retry_after=RETRY_AFTER_S, extra={"freshness": fresh.as_dict()})
 
 
 def _int_arg(name: str, default: int, bounds: tuple[int, int]) -> int:
@@ -79,9 +158,16 @@ class Api:
     """The endpoints, bound to one view, city model and time zone."""
 
     def __init__(self, view: LiveView, city: CityModel, tz: str, rules=None,
-                 visits: VisitView | None = None) -> None:
+                 visits: VisitView | None = None, watch: RedisWatch | None = None) -> None:
         self.view, self.city, self.tz, self.rules = view, city, tz, rules
         self.visits = visits
+        self.watch = watch or RedisWatch(view)
+
+    def _fresh(self) -> tuple[Freshness, dict]:
+        """The views' freshness (read before the figures, so they are at least this
+        fresh) and the ``freshness`` field of the answer."""
+        fresh = self.watch.fresh()
+        return fresh, {"freshness": fresh.as_dict()}
 
     def _clock(self) -> tuple[int, int, dict]:
         """Watermark, its local day, and the time fields every answer carries."""
@@ -114,16 +200,23 @@ class Api:
     def kpi(self, level: str, code: str) -> dict:
         area = self._level_area(level, code)
         minutes = _int_arg("minutes", 60, MINUTES)
+        fresh, f = self._fresh()
         # One watermark for every figure: kpis at it, the stage times and score of its day.
         wm, day, when = self._clock()
+        head = {"level": level, "code": code, "name": area.name, **when}
+        if not fresh.has(CASE):
+            doc = {**unknown_kpis(code), **head, "minutes": minutes, "stage_times": None, **f}
+            if level in SCORED_LEVELS:
+                doc["score"] = None
+            return doc
         # LiveView.kpis sums new_last_hour from the series it reads, so read at least an
         # hour and cut the series afterwards (else ?minutes=5 would shrink the hour).
         k = self.view.kpis(code, minutes=max(minutes, 60), now=wm)
-        doc = {"level": level, "code": code, "name": area.name, **when, **k.as_dict(),
+        doc = {**head, **k.as_dict(),
                "per_minute": k.per_minute[-minutes:], "minutes": minutes,
                # Stage durations are counted for districts and the city only (facts.py):
                # below, every stage has count 0 - documented, not hidden.
-               "stage_times": self.view.stage_times(code, day)}
+               "stage_times": self.view.stage_times(code, day), **f}
         if level in SCORED_LEVELS:
             doc["score"] = self.view.score("town", code, day)
         return doc
@@ -131,10 +224,13 @@ class Api:
     def departments(self) -> dict:
         code = request.args.get("area") or self.city.code
         area = self._city_or_district(code)
+        fresh, f = self._fresh()
         _, day, when = self._clock()
-        rows = [{**row, "name": DEPARTMENTS[row["dept"]].name}
-                for row in self.view.departments(code, day)]
-        return {"area": code, "area_name": area.name, **when, "departments": rows}
+        rows = None
+        if fresh.has(CASE):
+            rows = [{**row, "name": DEPARTMENTS[row["dept"]].name}
+                    for row in self.view.departments(code, day)]
+        return {"area": code, "area_name": area.name, **when, "departments": rows, **f}
 
     def score(self, kind: str, code: str) -> dict:
         if kind not in SCORE_KINDS:
@@ -154,8 +250,14 @@ class Api:
                 self._area(code)
             elif not _WORKER_ID.match(code):
                 raise ApiError(400, "code", f"not a worker id: {code!r}")
+        fresh, f = self._fresh()
         _, day, when = self._clock()
-        doc = {**when, **self.view.score(kind, code, day, days=days, area=area)}
+        if fresh.has(CASE):
+            got = self.view.score(kind, code, day, days=days, area=area)
+        else:
+            got = {"kind": kind, "code": code, "days": days, "score": None,
+                   **{name: None for name in scores.Inputs.__dataclass_fields__}}
+        doc = {**when, **got, **f}
         if kind == "department":
             doc["area"] = area
         return doc
@@ -163,6 +265,9 @@ class Api:
     def case(self, case_id: str) -> dict:
         if not _CASE_ID.match(case_id):
             raise ApiError(400, "case", f"not a case id: {case_id!r}")
+        fresh, f = self._fresh()
+        if not fresh.has(CASE):
+            raise no_data(CASE, fresh)
         doc = self.view.case(case_id, self.rules)
         if doc is None:
             raise ApiError(404, "case", f"unknown case {case_id!r}")
@@ -170,7 +275,7 @@ class Api:
         doc["area"] = {lvl: {"code": c, "name": self.city.area(c).name}
                        for lvl, c in (("grid", g.code), ("community", g.community),
                                       ("town", g.town), ("district", g.district))}
-        return doc
+        return {**doc, **f}
 
     # -- visits (the GPS stream) -----------------------------------------------------
     def _gps_clock(self, wm: int) -> dict:
@@ -194,22 +299,32 @@ class Api:
 
     def visit_kpis(self, level: str, code: str) -> dict:
         area = self._level_area(level, code)
+        fresh, f = self._fresh()
         # One GPS clock for every figure (kpis would read it again otherwise).
         wm = self.visits.now()
-        doc = self.visits.kpis(code, now=wm)
-        return {"level": level, "code": code, "name": area.name, **self._gps_clock(wm), **doc}
+        head = {"level": level, "code": code, "name": area.name, **self._gps_clock(wm)}
+        if not fresh.has(GPS):
+            return {**unknown_visit_kpis(code, self.visits.households_of(code)), **head, **f}
+        return {**head, **self.visits.kpis(code, now=wm), **f}
 
-    def _terminal_day(self, terminal: str, day: int) -> dict | None:
+    def _terminal_day(self, terminal: str, day: int, f: dict) -> dict | None:
         tr = self.visits.track(terminal, day)
         if tr is None:
             return None
         return {"terminal": terminal, "worker": tr["summary"]["worker"],
-                "watermark": self.visits.now(), "day": day, "date": day_date(day), **tr}
+                "watermark": self.visits.now(), "day": day, "date": day_date(day), **tr, **f}
+
+    def _gps_fresh(self) -> dict:
+        """The ``freshness`` field of a GPS lookup; the 503 while there is no GPS data."""
+        fresh, f = self._fresh()
+        if not fresh.has(GPS):
+            raise no_data(GPS, fresh)
+        return f
 
     def track(self, terminal: str, date: str) -> dict:
         self._id("terminal", terminal)
         day = self._day(date)
-        doc = self._terminal_day(terminal, day)
+        doc = self._terminal_day(terminal, day, self._gps_fresh())
         if doc is None:
             raise ApiError(404, "terminal", f"no track of terminal {terminal!r} on {date}")
         return doc
@@ -217,8 +332,9 @@ class Api:
     def worker_track(self, worker: str, date: str) -> dict:
         self._id("worker", worker)
         day = self._day(date)
+        f = self._gps_fresh()
         terminal = self.visits.terminal_of(worker, day)
-        doc = self._terminal_day(terminal, day) if terminal else None
+        doc = self._terminal_day(terminal, day, f) if terminal else None
         if doc is None:
             raise ApiError(404, "worker", f"no track of worker {worker!r} on {date}")
         return doc
@@ -228,16 +344,22 @@ class Api:
         if area.level != "grid":
             raise ApiError(400, "grid", f"{grid} is a {area.level}, not a grid")
         day = self._day(date)
-        rows = sorted((s for s in self.visits.days(day).values() if s["grid"] == grid),
-                      key=lambda s: s["terminal"])
+        fresh, f = self._fresh()
+        rows = None
+        if fresh.has(GPS):
+            rows = sorted((s for s in self.visits.days(day).values() if s["grid"] == grid),
+                          key=lambda s: s["terminal"])
         return {"grid": grid, "name": area.name, "watermark": self.visits.now(), "day": day,
-                "date": day_date(day), "terminals": rows}
+                "date": day_date(day), "terminals": rows, **f}
 
 
 def register(server: Flask, view: LiveView, city: CityModel, tz: str, rules=None,
-             visits: VisitView | None = None) -> None:
-    """Add the ``/api`` routes to the wall's Flask ``server``."""
-    api = Api(view, city, tz, rules, visits)
+             visits: VisitView | None = None, watch: RedisWatch | None = None) -> None:
+    """Add the ``/api`` routes to the wall's Flask ``server`` (and the 503 of an
+    unreachable Redis to every request it serves)."""
+    watch = watch or RedisWatch(view)
+    watch.install(server)
+    api = Api(view, city, tz, rules, visits, watch)
     bp = Blueprint("gridpulse_api", __name__, url_prefix=PREFIX)
 
     def route(rule: str, fn):
@@ -264,7 +386,7 @@ def register(server: Flask, view: LiveView, city: CityModel, tz: str, rules=None
 
     @bp.errorhandler(ApiError)
     def _refused(err: ApiError):
-        return _json({"error": err.message, "field": err.field}, err.status)
+        return err.response()
 
     server.register_blueprint(bp)
 

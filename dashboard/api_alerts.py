@@ -26,7 +26,7 @@ from gridpulse.city import CityModel
 from gridpulse.schemas import AlertAck, AlertKind
 
 from .ack_sink import AckSink, NoBroker
-from .api import PREFIX, ApiError, _int_arg, _json
+from .api import PREFIX, ApiError, RedisWatch, _int_arg, _json
 
 log = logging.getLogger(__name__)
 KINDS = get_args(AlertKind)
@@ -64,16 +64,19 @@ def filters(city: CityModel, args) -> dict:
 class AlertsApi:
     """The alerts endpoints over one board, city and acknowledgement sink."""
 
-    def __init__(self, board: AlertBoard, city: CityModel, sink: AckSink) -> None:
-        self.board, self.city, self.sink = board, city, sink
+    def __init__(self, board: AlertBoard, city: CityModel, sink: AckSink, watch: RedisWatch) -> None:
+        self.board, self.city, self.sink, self.watch = board, city, sink, watch
 
     def list(self) -> dict:
         f = filters(self.city, request.args)
         limit = _int_arg("limit", 50, LIMIT)
-        alerts = self.board.latest(limit, area=f["area"], kinds=f["kinds"], status=f["status"])
+        fresh = self.watch.fresh()
+        alerts = (self.board.latest(limit, area=f["area"], kinds=f["kinds"], status=f["status"])
+                  if self.board.known(fresh) else None)
         return {"area": f["area"], "status": f["status"],
                 "kind": sorted(f["kinds"]) if f["kinds"] else None, "limit": limit,
-                "count": len(alerts), "alerts": alerts}
+                "count": None if alerts is None else len(alerts), "alerts": alerts,
+                "freshness": fresh.as_dict()}
 
     def ack(self, alert_id: str) -> tuple[dict, int]:
         if not _alert_id_ok(alert_id) or self.board.get(alert_id) is None:
@@ -112,9 +115,10 @@ class AlertsApi:
                 "topic": self.sink.topic}, 202
 
 
-def register(server: Flask, board: AlertBoard, city: CityModel, sink: AckSink) -> AlertsApi:
+def register(server: Flask, board: AlertBoard, city: CityModel, sink: AckSink,
+             watch: RedisWatch) -> AlertsApi:
     """Add ``GET /api/alerts`` and ``POST /api/alerts/<id>/ack`` to ``server``."""
-    api = AlertsApi(board, city, sink)
+    api = AlertsApi(board, city, sink, watch)
     bp = Blueprint("gridpulse_alerts_api", __name__, url_prefix=PREFIX)
 
     @bp.route("/alerts", methods=["GET"])
@@ -128,7 +132,7 @@ def register(server: Flask, board: AlertBoard, city: CityModel, sink: AckSink) -
 
     @bp.errorhandler(ApiError)
     def _refused(err: ApiError):
-        return _json({"error": err.message, "field": err.field}, err.status)
+        return err.response()
 
     server.register_blueprint(bp)
     return api

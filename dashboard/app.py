@@ -22,6 +22,7 @@ from flask import Response, abort, request
 
 from gridpulse.city import load_city
 from gridpulse.clock import now_ms
+from gridpulse.freshness import Limits
 from gridpulse.settings import Settings
 from gridpulse.loop.calendar_years import banner, year_gap
 from gridpulse.loop.facts import Rules
@@ -54,7 +55,11 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     docs = static_docs(settings.city)
     version = hashlib.sha1("".join(d.etag for d in docs.values()).encode()).hexdigest()[:12]
     # The city's code scopes the department scores (the API's default area).
-    view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone, city.code)
+    view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone, city.code,
+                             timeout_s=settings.dash_redis_timeout_s)
+    # One judge of the views' freshness for every answer and page (and one log line per
+    # Redis outage, whoever meets it first).
+    watch = api.RedisWatch(view, Limits.of(settings))
     visits = visit_view(view, city)
     lon0, lat0, _, _ = city.bbox(city.code)
     feed = PositionFeed(view, settings.active_worker_minutes * 60_000,
@@ -97,13 +102,13 @@ def create_app(settings: Settings, redis_url: str) -> dash.Dash:
     coverage = GridFillFeed(visits, [code for code, _ in city.rings("grid")])
     pages = Pages(city, visits, settings.timezone, version, wall,
                   int(settings.track_gap_minutes * 60_000))
-    callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone)
-    api.register(app.server, view, city, settings.timezone, rules, visits)
+    callbacks.register(app, view, visits, city, feed, coverage, pages, settings.timezone, watch.limits)
+    api.register(app.server, view, city, settings.timezone, rules, visits, watch)
     # The wall in every language/mode, the alerts page and the alerts API (issue 5).
-    alerts_ui.register(app, pages, view, city, settings, walls)
+    alerts_ui.register(app, pages, view, city, settings, walls, watch)
     from . import api_drill, drill  # the drill-down pages and /api/area (issue 5)
-    api_drill.register(app.server, view, city, settings.timezone, visits)
-    drill.register(app, pages, view, visits, city, rules, settings)
+    api_drill.register(app.server, view, city, settings.timezone, visits, watch)
+    drill.register(app, pages, view, visits, city, rules, settings, watch=watch)
 
     @app.server.route(f"{deck.STATIC_ROUTE}/<ver>/<name>.json")
     def _static(ver: str, name: str):

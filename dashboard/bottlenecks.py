@@ -12,11 +12,13 @@ from __future__ import annotations
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from gridpulse.city import CityModel
-from gridpulse.views import LiveView
+from gridpulse.clock import now_ms
+from gridpulse.views import UNREACHABLE, LiveView
 
 from . import drill_data
 from .checks import accepts, area_code, count, lang, record
-from .drill_common import REFRESH_MS, T, dept_name, fmt_rate, frame, lang_of, message, with_lang
+from .drill_common import BODY, REFRESH_MS, T, dept_name, fmt_rate, frame, lang_of, message, with_lang
+from .freshness_ui import holds, page_status, read_fresh, status_outputs
 
 STAGE_KEYS = {"register": "d_st_register", "dispatch": "d_st_dispatch", "accept": "d_st_accept",
               "handle": "d_st_handle", "verify": "d_st_verify", "close": "d_st_close",
@@ -27,8 +29,8 @@ def _mins(x) -> str:
     return "—" if x is None else str(x)
 
 
-def _bar(value: float, top: float, cls: str = "") -> html.Span:
-    w = 0 if not top else 100 * value / top
+def _bar(value: float | None, top: float, cls: str = "") -> html.Span:
+    w = 0 if not top or value is None else 100 * value / top
     return html.Span(className="b-bar", children=html.Span(className=f"b-fill {cls}", style={"width": f"{w:.1f}%"}))
 
 
@@ -39,19 +41,19 @@ def stage_rows(doc: dict, lang: str) -> list:
         html.Td(_bar(r["p90_min"] or 0, top, "p90")),
         html.Td(_mins(r["median_min"]), className="num", id=f"b-stage-{r['stage']}-median"),
         html.Td(_mins(r["p90_min"]), className="num", id=f"b-stage-{r['stage']}-p90"),
-        html.Td(str(r["count"]), className="num", id=f"b-stage-{r['stage']}-count"),
-        html.Td(str(r["waiting"]), className="num", id=f"b-stage-{r['stage']}-waiting"),
+        html.Td(_mins(r["count"]), className="num", id=f"b-stage-{r['stage']}-count"),
+        html.Td(_mins(r["waiting"]), className="num", id=f"b-stage-{r['stage']}-waiting"),
     ]) for r in doc["stages"]]
 
 
 def dept_rows(doc: dict, lang: str) -> list:
-    top = max([r["overdue"] for r in doc["departments"]] + [1])
+    top = max([r["overdue"] or 0 for r in doc["departments"]] + [1])
     return [html.Tr(className="b-dept", children=[
         html.Td(dept_name(r["dept"], lang)),
         html.Td(_bar(r["overdue"], top, "overdue")),
-        html.Td(str(r["open"]), className="num", id=f"b-dept-{r['dept']}-open"),
-        html.Td(str(r["overdue"]), className="num", id=f"b-dept-{r['dept']}-overdue"),
-        html.Td(str(r["handled_today"]), className="num", id=f"b-dept-{r['dept']}-handled"),
+        html.Td(_mins(r["open"]), className="num", id=f"b-dept-{r['dept']}-open"),
+        html.Td(_mins(r["overdue"]), className="num", id=f"b-dept-{r['dept']}-overdue"),
+        html.Td(_mins(r["handled_today"]), className="num", id=f"b-dept-{r['dept']}-handled"),
         html.Td(_mins(r["handle_median_min"]), className="num"),
         html.Td(_mins(r["handle_p90_min"]), className="num"),
         html.Td(fmt_rate(r["on_time_rate"]), className="num"),
@@ -69,11 +71,11 @@ def _table_panel(title: str, head: list[str], rows: list, body_id: str, lang: st
             html.Tbody(rows, id=body_id)])])
 
 
-def page(city: CityModel, view: LiveView, query: dict) -> html.Div:
+def page(city: CityModel, view: LiveView, query: dict, watch=None) -> html.Div:
     lang = lang_of(query)
     code = (query.get("area") or [city.code])[0] or city.code
     try:
-        doc = drill_data.bottlenecks(city, view, code)
+        doc = drill_data.bottlenecks(city, view, code, watch.fresh() if watch is not None else None)
     except KeyError:
         return message(city, T("d_unknown", lang).format(code=code), lang)
     except drill_data.FilterError as err:
@@ -97,18 +99,28 @@ def page(city: CityModel, view: LiveView, query: dict) -> html.Div:
     crumb = html.Nav(className="d-crumbs", children=[html.Span(doc["name"], className="d-crumb here")])
     extra = [] if code == city.code else [
         html.A(doc["name"], href=with_lang(f"/district/{code}", lang), className="nav-link")]
-    return frame(city, T("d_bottlenecks", lang), crumb, body, lang, extra, cls="drill-bottlenecks")
+    return frame(city, T("d_bottlenecks", lang), crumb, body, lang, extra, cls="drill-bottlenecks",
+                 status=True)
 
 
-def register(app: Dash, pages, view: LiveView, city: CityModel, settings) -> None:
-    pages.add_route(r"^/bottlenecks/?$", lambda m, q: page(city, view, q))
+def register(app: Dash, pages, view: LiveView, city: CityModel, settings, watch) -> None:
+    """The ``/bottlenecks`` route and its refresh; ``watch`` (api.RedisWatch) judges the
+    views' freshness for its title bar."""
+    tz = settings.timezone
+    pages.add_route(r"^/bottlenecks/?$", lambda m, q: page(city, view, q, watch))
 
-    @app.callback(Output("b-stages", "children"), Output("b-depts", "children"),
+    @app.callback(Output("b-stages", "children"), Output("b-depts", "children"), *status_outputs("d"),
                   Input("b-tick", "n_intervals"), State("b-area", "data"), prevent_initial_call=True)
     @accepts(count, record(("code",), code=area_code(city, ("city", "district")), lang=lang))
     def _refresh(_n, data):
         if not data:
-            return no_update, no_update
-        doc = drill_data.bottlenecks(city, view, data["code"])
+            return (no_update,) * 6
         lang = data.get("lang", "zh")
-        return stage_rows(doc, lang), dept_rows(doc, lang)
+        fresh = read_fresh(watch)
+        if holds(fresh):
+            return no_update, no_update, *page_status(fresh, now_ms(), tz, lang, BODY)
+        try:
+            doc = drill_data.bottlenecks(city, view, data["code"], fresh)
+        except UNREACHABLE:
+            return no_update, no_update, *page_status(None, now_ms(), tz, lang, BODY)
+        return stage_rows(doc, lang), dept_rows(doc, lang), *page_status(fresh, now_ms(), tz, lang, BODY)

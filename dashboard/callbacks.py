@@ -22,7 +22,8 @@ import threading
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
 from gridpulse.city import CityModel
-from gridpulse.views import LiveView
+from gridpulse.freshness import CASE, EMPTY, REBUILDING, Limits
+from gridpulse.views import UNREACHABLE, LiveView
 from gridpulse.visit_views import VisitView
 
 from . import live
@@ -53,14 +54,14 @@ class _Seq:
 
 
 def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed: PositionFeed,
-             coverage: GridFillFeed, pages: Pages, tz: str) -> None:
+             coverage: GridFillFeed, pages: Pages, tz: str, limits: Limits = Limits()) -> None:
     """Wire every callback of the app onto ``app``."""
     seq = _Seq()
-    feeds = live.WallFeeds(view)
+    feeds = live.WallFeeds(view, limits=limits)
     heat = HeatFeed(view, city, tz)
     # The whole-city feeds are re-read in the background while browsers ask for them:
     # a callback answers from memory (pump.py).
-    live_feed = live.LiveFeed(view, visits, city, tz)
+    live_feed = live.LiveFeed(view, visits, city, tz, limits=limits)
     pump = FeedPump()
     for f in (live_feed, feed, coverage, heat, feeds):
         pump.add(f)
@@ -70,7 +71,10 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
     @accepts(text(), text())
     def _page(path, search):
-        return pages.render(path, search)
+        try:
+            return pages.render(path, search)
+        except UNREACHABLE:  # a page that reads Redis to be built says why it cannot be
+            return pages.unreachable(path, search)
 
     @app.callback(Output("live", "data"), Output("case-cursor", "data"),
                   Input("tick", "n_intervals"), State("case-cursor", "data"))
@@ -128,9 +132,18 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
         # The playlist: the next district and its figures, every dwell seconds.
         if disabled:
             return no_update
-        code = districts[(n or 0) % len(districts)]
-        k = view.kpis(code)
-        return {"i": (n or 0) % len(districts), "code": code, "open": k.open, "overdue": k.overdue,
+        i = (n or 0) % len(districts)
+        code = districts[i]
+        try:
+            fresh = view.freshness(limits)
+            if not fresh.has(CASE) or fresh.state in (REBUILDING, EMPTY):
+                # Nothing whole to read: the card names the district without figures.
+                return {"i": i, "code": code, "open": None, "overdue": None, "new": None, "hour": None,
+                        "wm": 0}
+            k = view.kpis(code)
+        except UNREACHABLE:
+            return no_update
+        return {"i": i, "code": code, "open": k.open, "overdue": k.overdue,
                 "new": k.new_today, "hour": k.new_last_hour, "wm": k.watermark}
 
     app.clientside_callback(
@@ -165,7 +178,9 @@ def register(app: Dash, view: LiveView, visits: VisitView, city: CityModel, feed
     app.clientside_callback(
         ClientsideFunction("gridpulse", "indicator"),
         Output("live-indicator", "className"), Output("live-text", "children"),
-        Input("tick", "n_intervals"), State("interval-ms", "data"), State("texts", "data"))
+        Output("wall-body", "className"), Output("data-asof", "children"),
+        Input("tick", "n_intervals"), Input("live", "data"), State("interval-ms", "data"),
+        State("texts", "data"))
     app.clientside_callback(
         ClientsideFunction("gridpulse", "openWorker"),
         Output("nav", "data"), Input("map", "clickInfo"), prevent_initial_call=True)

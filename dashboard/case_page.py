@@ -17,12 +17,14 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 
 from gridpulse.alert_views import AlertBoard
 from gridpulse.city import CityModel
-from gridpulse.clock import fmt_local
-from gridpulse.views import LiveView
+from gridpulse.clock import fmt_local, now_ms
+from gridpulse.freshness import CASE
+from gridpulse.views import UNREACHABLE, LiveView
 
 from . import deck, drill_data
 from .checks import accepts, count, lang, matches, record
-from .drill_common import (REFRESH_MS, T, area_href, category_name, dept_name, fmt_dur, frame,
+from .freshness_ui import holds, label, page_status, read_fresh, signal, status_outputs
+from .drill_common import (BODY, REFRESH_MS, T, area_href, category_name, dept_name, fmt_dur, frame,
                            lang_of, message, severity_name, stage_name, with_lang)
 
 CASE_ID = r"[A-Za-z0-9_.:\-]{1,64}"  # as the API's
@@ -165,10 +167,14 @@ def map_geo(city: CityModel, version: str, doc: dict) -> dict:
 
 
 def page(city: CityModel, view: LiveView, rules, board: AlertBoard, tz: str, version: str,
-         case_id: str, query: dict) -> html.Div:
+         case_id: str, query: dict, watch=None) -> html.Div:
     lang = lang_of(query)
     if not _CASE_ID.fullmatch(case_id):
         return message(city, T("d_bad_case", lang).format(case=case_id), lang)
+    fresh = watch.fresh() if watch is not None else None
+    if fresh is not None and not fresh.has(CASE):
+        # "No such case" would be a guess until the case views are whole again.
+        return message(city, label(signal(fresh, now_ms(), tz), lang), lang)
     doc = drill_data.case_page(city, view, rules, case_id, board)
     if doc is None:
         return message(city, T("d_unknown_case", lang).format(case=case_id), lang)
@@ -215,29 +221,39 @@ def page(city: CityModel, view: LiveView, rules, board: AlertBoard, tz: str, ver
             dcc.Store(id="c-geo", data=map_geo(city, version, doc)),
             dcc.Interval(id="c-tick", interval=REFRESH_MS)]
     return frame(city, f"{T('d_case', lang)} {case_id}", _crumbs(doc, city, lang), body, lang, links,
-                 cls="drill-case")
+                 cls="drill-case", status=True)
 
 
-def register(app: Dash, pages, view: LiveView, city: CityModel, rules, settings) -> None:
+def register(app: Dash, pages, view: LiveView, city: CityModel, rules, settings, watch) -> None:
+    """The ``/case/<id>`` route and its refresh; ``watch`` (api.RedisWatch) judges the
+    views' freshness for its title bar."""
     tz = settings.timezone
     board = AlertBoard(view.r, view.k)
     pages.add_route(r"^/case/([^/]+)/?$",
-                    lambda m, q: page(city, view, rules, board, tz, pages.version, m.group(1), q))
+                    lambda m, q: page(city, view, rules, board, tz, pages.version, m.group(1), q, watch))
 
     @app.callback(Output("c-facts", "children"), Output("c-timeline", "children"),
                   Output("c-clocks", "children"), Output("c-alerts", "children"),
-                  Output("c-alert-count", "children"),
+                  Output("c-alert-count", "children"), *status_outputs("d"),
                   Input("c-tick", "n_intervals"), State("c-case", "data"), prevent_initial_call=True)
     @accepts(count, record(("case",), case=matches(CASE_ID, "a case id"), lang=lang))
     def _refresh(_n, data):
+        kept = (no_update,) * 5
         if not data:
-            return (no_update,) * 5
-        doc = drill_data.case_page(city, view, rules, data["case"], board)
-        if doc is None:
-            return (no_update,) * 5
+            return kept + (no_update,) * 4
         lang = data.get("lang", "zh")
+        fresh = read_fresh(watch)
+        if holds(fresh) or not fresh.has(CASE):
+            return kept + page_status(fresh, now_ms(), tz, lang, BODY)
+        try:
+            doc = drill_data.case_page(city, view, rules, data["case"], board)
+        except UNREACHABLE:
+            return kept + page_status(None, now_ms(), tz, lang, BODY)
+        status = page_status(fresh, now_ms(), tz, lang, BODY)
+        if doc is None:
+            return kept + status
         return (facts(doc, tz, lang), timeline(doc, tz, lang), clock_rows(doc, tz, lang),
-                alert_rows(doc, tz, lang), str(len(doc["alert_rows"])))
+                alert_rows(doc, tz, lang), str(len(doc["alert_rows"])), *status)
 
     app.clientside_callback(ClientsideFunction("drill", "caseDeck"), Output("c-map", "data"),
                             Input("c-geo", "data"))

@@ -24,14 +24,16 @@ from dash import Dash, Input, Output, State, ClientsideFunction, ctx, dcc, html,
 
 from gridpulse.catalog import CATEGORIES, DEPARTMENTS
 from gridpulse.city import CityModel
-from gridpulse.clock import fmt_local, local_day
+from gridpulse.clock import fmt_local, local_day, now_ms
+from gridpulse.freshness import Limits
 from gridpulse.loop.lifecycle import OPEN_STAGES
-from gridpulse.views import LiveView
+from gridpulse.views import UNREACHABLE, LiveView
 from gridpulse.visit_views import VisitView
 
 from . import deck, drill_data
 from .checks import Invalid, accepts, area_code, choice, count, flag, lang, record
-from .drill_common import (REFRESH_MS, T, _panel, area_href, category_name, crumbs, dept_name, fmt_dur,
+from .freshness_ui import holds, page_status, read_fresh, status_outputs
+from .drill_common import (BODY, REFRESH_MS, T, _panel, area_href, category_name, crumbs, dept_name, fmt_dur,
                            fmt_value, frame, lang_of, level_name, message, severity_name, stage_name,
                            with_lang)
 from .visits import day_date, hmm, km
@@ -125,11 +127,12 @@ def cases_data(city: CityModel, rows: list[dict], tz: str, now: int, lang: str) 
 
 
 def figures(city: CityModel, view: LiveView, visits: VisitView, tz: str, code: str,
-            filters: dict, sort: dict | None, lang: str) -> dict:
+            filters: dict, sort: dict | None, lang: str, fresh=None) -> dict:
     """Everything the refresh callback sends: tile texts, the case total, and ``fig`` (the
     tables' rows and the map's values and points, which the browser draws: a table of
-    200 rows as Dash components would cost the renderer seconds on every refresh)."""
-    doc = drill_data.area_page(city, view, visits, code, filters, limit=CASE_LIMIT)
+    200 rows as Dash components would cost the renderer seconds on every refresh).
+    ``fresh``: the views' freshness (figures of a stream with nothing whole are "—")."""
+    doc = drill_data.area_page(city, view, visits, code, filters, limit=CASE_LIMIT, fresh=fresh)
     k, v = doc["kpis"], doc["visits"]
     vals = {**k, "active_workers": v["active_workers"], "coverage_30d": v["coverage_30d"],
             "silent_grids": v["silent_grids"]}
@@ -139,19 +142,23 @@ def figures(city: CityModel, view: LiveView, visits: VisitView, tz: str, code: s
     if not rows:  # a grid: colour the grid itself
         kid_vals = {code: {"open": k["open"], "overdue": k["overdue"], "coverage_30d": v["coverage_30d"]}}
     cases = doc["cases"]
-    pts = drill_data.case_points(view, [r["case"] for r in cases["rows"]])
+    shown = cases["rows"] or []  # None: no whole case projection to read
+    pts = drill_data.case_points(view, [r["case"] for r in shown])
     points = [{"p": pts[r["case"]], "o": 1 if r["overdue"] else 0, "s": r["severity"], "id": r["case"]}
-              for r in cases["rows"] if r["case"] in pts]
+              for r in shown if r["case"] in pts]
     now = doc["watermark"]
-    total = T("d_total", lang).format(n=cases["total"])
-    if cases["total"] > len(cases["rows"]):
-        total += " · " + T("d_shown", lang).format(n=len(cases["rows"]))
+    if cases["total"] is None:
+        total = T("no_data", lang)
+    else:
+        total = T("d_total", lang).format(n=cases["total"])
+        if cases["total"] > len(shown):
+            total += " · " + T("d_shown", lang).format(n=len(shown))
     return {"tiles": tiles, "total": total,
             "fig": {"values": kid_vals, "points": points, "wm": now,
                     "children": children_data(_sort_rows(rows, sort), lang),
                     "cols": list(drill_data.CHILD_COLUMNS),
-                    "cases": cases_data(city, cases["rows"], tz, now, lang),
-                    "no_cases": T("d_no_cases", lang)}}
+                    "cases": cases_data(city, shown, tz, now, lang),
+                    "no_cases": T("d_no_cases" if cases["total"] is not None else "no_data", lang)}}
 
 
 # -- the page -----------------------------------------------------------------------------
@@ -201,8 +208,8 @@ def _cases_table(lang: str) -> html.Table:
 def grid_workers(city: CityModel, visits: VisitView, tz: str, grid: str, lang: str) -> html.Div:
     """The grid's terminal-days of the GPS clock's day, each with a link to its replay."""
     now = visits.now()
-    if not now:
-        return html.Div(T("d_no_workers", lang), className="empty")
+    if not now:  # no GPS data at all: not "nobody was here"
+        return html.Div(T("nf_no_data", lang), className="empty")
     day = local_day(now, tz)
     date = day_date(day)
     rows = sorted((s for s in visits.days(day).values() if s["grid"] == grid), key=lambda s: s["terminal"])
@@ -276,7 +283,7 @@ def area_page(city: CityModel, visits: VisitView, tz: str, version: str, level: 
     ]
     title = f"{area.name}"
     return frame(city, title, crumbs(bc, lang), body, lang, extra,
-                 cls=f"drill-area level-{level}")
+                 cls=f"drill-area level-{level}", status=True)
 
 
 # -- what the callbacks accept -----------------------------------------------------------
@@ -298,11 +305,14 @@ SORT = record(("col", "desc"), col=choice(CHILD_COLS), desc=flag)  # the d-sort 
 
 # -- registration -------------------------------------------------------------------------
 def register(app: Dash, pages, view: LiveView, visits: VisitView, city: CityModel, rules,
-             settings, version: str | None = None) -> None:
+             settings, version: str | None = None, watch=None) -> None:
     """Add the drill-down routes to ``pages`` and their callbacks to ``app`` (area pages,
-    ``/case/<id>``, ``/bottlenecks``)."""
+    ``/case/<id>``, ``/bottlenecks``); ``watch`` (api.RedisWatch) judges the views'
+    freshness for their title bars."""
     from . import bottlenecks, case_page
+    from .api import RedisWatch
 
+    watch = watch or RedisWatch(view, Limits.of(settings))
     tz = settings.timezone
     version = version or pages.version
     for level in ("district", "town", "community", "grid"):
@@ -310,7 +320,7 @@ def register(app: Dash, pages, view: LiveView, visits: VisitView, city: CityMode
                         lambda m, q, lv=level: area_page(city, visits, tz, version, lv, m.group(1), q))
 
     @app.callback(*[Output(f"d-kpi-{k}", "children") for k, *_ in TILES],
-                  Output("d-case-total", "children"), Output("d-fig", "data"),
+                  Output("d-case-total", "children"), Output("d-fig", "data"), *status_outputs("d"),
                   Input("d-tick", "n_intervals"), Input("d-f-category", "value"),
                   Input("d-f-dept", "value"), Input("d-f-stage", "value"),
                   Input("d-f-overdue", "value"), Input("d-sort", "data"), State("d-code", "data"))
@@ -318,12 +328,20 @@ def register(app: Dash, pages, view: LiveView, visits: VisitView, city: CityMode
     @accepts(count, choice(CATEGORIES), choice(DEPARTMENTS), choice(OPEN_STAGES),
              choice(("true", "false")), SORT, page_store(city))
     def _refresh(_n, category, dept, stage, overdue, sort, page):
+        kept = (no_update,) * (len(TILES) + 2)
         if not page:
-            return (no_update,) * (len(TILES) + 2)
+            return kept + (no_update,) * 4
+        lang = page.get("lang", "zh")
         filters, _ = drill_data.parse_filters({"category": category, "dept": dept, "stage": stage,
                                                "overdue": overdue})
-        f = figures(city, view, visits, tz, page["code"], filters, sort, page.get("lang", "zh"))
-        return (*f["tiles"], f["total"], f["fig"])
+        fresh = read_fresh(watch)
+        if holds(fresh):
+            return kept + page_status(fresh, now_ms(), tz, lang, BODY)
+        try:
+            f = figures(city, view, visits, tz, page["code"], filters, sort, lang, fresh)
+        except UNREACHABLE:
+            return kept + page_status(None, now_ms(), tz, lang, BODY)
+        return (*f["tiles"], f["total"], f["fig"], *page_status(fresh, now_ms(), tz, lang, BODY))
 
     @app.callback(Output("d-sort", "data"),
                   *[Input(f"d-sort-{c}", "n_clicks") for c in CHILD_COLS],
@@ -346,5 +364,5 @@ def register(app: Dash, pages, view: LiveView, visits: VisitView, city: CityMode
         Output("d-map", "data"), Output("d-legend", "children"),
         Input("d-fig", "data"), Input("d-color", "value"), State("d-geo", "data"))
 
-    case_page.register(app, pages, view, city, rules, settings)
-    bottlenecks.register(app, pages, view, city, settings)
+    case_page.register(app, pages, view, city, rules, settings, watch)
+    bottlenecks.register(app, pages, view, city, settings, watch)

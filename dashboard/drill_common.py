@@ -13,6 +13,7 @@ from dash import html
 from gridpulse.catalog import CATEGORIES, DEPARTMENTS, SEVERITIES
 from gridpulse.city import CityModel
 
+from .freshness_ui import badge
 from .texts import EN, STAGES_EN, STAGES_ZH, ZH
 from .texts import lang_of as _lang_of
 from .texts import with_lang
@@ -186,23 +187,28 @@ def crumbs(items: list[dict], lang: str, last_link: bool = False) -> html.Nav:
     return html.Nav(out, id="d-crumbs", className="d-crumbs")
 
 
+BODY = "d-body"  # the class (and, on a refreshed page, the id) of the pages' body
+
+
 def frame(city: CityModel, title: str, crumb_nav, children: list, lang: str, extra_nav=(),
-          cls: str = "") -> html.Div:
-    """The drill-down pages' common frame: brand, breadcrumbs, nav, body."""
-    return html.Div(className=f"plain drill {cls}".strip(), children=[
-        html.Header(className="topbar", children=[
-            html.Div(className="brand", children=[
+          cls: str = "", status: bool = False) -> html.Div:
+    """The drill-down pages' common frame: brand, breadcrumbs, nav, body. ``status``: a
+    page whose figures refresh shows the views' freshness in its title bar
+    (freshness_ui.badge, filled by its refresh callback through ``d-body``)."""
+    head = [html.Div(className="brand", children=[
                 html.Span(className="brand-mark"),
                 html.Span(city.name, className="brand-city"),
                 html.Span(title, className="brand-title"),
             ]),
-            crumb_nav,
-            html.Nav(className="replay-nav", children=[
-                *extra_nav,
-                html.A(T("nav_wall", lang), href=with_lang("/wall", lang), className="nav-link")]),
-        ]),
-        html.Main(className="d-body", children=children),
-    ])
+            crumb_nav]
+    if status:
+        head.append(badge(lang, "d"))
+    head.append(html.Nav(className="replay-nav", children=[
+        *extra_nav, html.A(T("nav_wall", lang), href=with_lang("/wall", lang), className="nav-link")]))
+    body = html.Main(id=BODY, className=BODY, children=children) if status else html.Main(
+        className=BODY, children=children)
+    return html.Div(className=f"plain drill {cls}".strip(), children=[
+        html.Header(className="topbar", children=head), body])
 
 
 def message(city: CityModel, text: str, lang: str = "zh") -> html.Div:

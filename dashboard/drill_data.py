@@ -10,11 +10,12 @@ from gridpulse.case_list import CaseList
 from gridpulse.catalog import CATEGORIES, DEPARTMENTS
 from gridpulse.city import CityModel
 from gridpulse.clock import local_day
+from gridpulse.freshness import GPS, Freshness
 from gridpulse.loop import record
 from gridpulse.loop.lifecycle import OPEN_STAGES
 from gridpulse.rkeys import CASE
-from gridpulse.visit_views import VisitView
-from gridpulse.views import LiveView
+from gridpulse.visit_views import VisitView, unknown_visit_kpis
+from gridpulse.views import LiveView, unknown_kpis
 
 LEVELS = ("city", "district", "town", "community", "grid")
 CHILD_COLUMNS = ("open", "overdue", "new_today", "closed_today", "on_time_rate",
@@ -28,8 +29,10 @@ def breadcrumbs(city: CityModel, code: str) -> list[dict]:
             for lv in LEVELS if lv in lin]
 
 
-def children_table(city: CityModel, live: LiveView, visits: VisitView, code: str, now: int) -> list[dict]:
-    """One row per child area with its headline figures (the sortable table)."""
+def children_table(city: CityModel, live: LiveView, visits: VisitView, code: str, now: int,
+                   cases: bool = True, gps: bool = True) -> list[dict]:
+    """One row per child area with its headline figures (the sortable table); the
+    figures of a stream without a whole projection (``cases``/``gps`` False) are None."""
     kids = city.children(code)
     if not kids:
         return []
@@ -37,10 +40,11 @@ def children_table(city: CityModel, live: LiveView, visits: VisitView, code: str
     fields = []
     for c in kids:
         fields += [f"open|{c}", f"overdue|{c}", f"new|{c}|{day}", f"closed|{c}|{day}", f"ontime|{c}|{day}"]
-    vals = live.counters(fields)
-    act = visits.by_area("wact", kids)
-    cov = visits.coverage_by_area(kids)
-    silent = visits.silent_grids(kids)
+    vals = live.counters(fields) if cases else [None] * len(fields)
+    nothing = dict.fromkeys(kids)
+    act = visits.by_area("wact", kids) if gps else nothing
+    cov = visits.coverage_by_area(kids) if gps else nothing
+    silent = visits.silent_grids(kids) if gps else nothing
     rows = []
     for i, c in enumerate(kids):
         o, od, new, closed, ontime = vals[5 * i:5 * i + 5]
@@ -53,20 +57,27 @@ def children_table(city: CityModel, live: LiveView, visits: VisitView, code: str
 
 
 def area_page(city: CityModel, live: LiveView, visits: VisitView, code: str,
-              filters: dict | None = None, limit: int = 200) -> dict:
+              filters: dict | None = None, limit: int = 200, fresh: Freshness | None = None) -> dict:
     """Everything an area page shows: its KPIs (cases and visits), its children, its open
-    cases filtered by ``filters`` (category, dept, stage, overdue) and its map extent."""
+    cases filtered by ``filters`` (category, dept, stage, overdue) and its map extent.
+
+    ``fresh`` (the views' freshness, read before) says which streams have a whole
+    projection: the figures of the others are None (``cases``: ``total`` and ``rows``).
+    """
     area = city.area(code)  # KeyError: unknown area
+    cases_ok = fresh is None or fresh.has(CASE)
+    gps_ok = fresh is None or fresh.has(GPS)
     now = live.watermark()
-    k = live.kpis(code, now=now)
+    # CaseList filters by grid..district: the city is every case (area None).
+    cases = (CaseList(live).open(None if area.level == "city" else code, now=now, limit=limit,
+                                 **(filters or {}))
+             if cases_ok else {"total": None, "watermark": now, "rows": None})
     return {"code": code, "name": area.name, "level": area.level, "watermark": now,
             "breadcrumbs": breadcrumbs(city, code),
-            "kpis": k.as_dict(), "visits": visits.kpis(code),
-            "children": children_table(city, live, visits, code, now),
-            # CaseList filters by grid..district: the city is every case (area None).
-            "cases": CaseList(live).open(None if area.level == "city" else code, now=now, limit=limit,
-                                         **(filters or {})),
-            "bbox": list(city.bbox(code))}
+            "kpis": live.kpis(code, now=now).as_dict() if cases_ok else unknown_kpis(code),
+            "visits": visits.kpis(code) if gps_ok else unknown_visit_kpis(code, visits.households_of(code)),
+            "children": children_table(city, live, visits, code, now, cases_ok, gps_ok),
+            "cases": cases, "bbox": list(city.bbox(code))}
 
 
 # -- filters of the case table (the pages' dropdowns and /api/area's query) ---------------
@@ -151,16 +162,31 @@ STAGE_WAIT = {  # duration stage -> the open stages a case waits in before it en
 }
 
 
-def bottlenecks(city: CityModel, live: LiveView, code: str) -> dict:
+def unknown_bottlenecks(city: CityModel, code: str, now: int, day: int) -> dict:
+    """:func:`bottlenecks` with no whole case views to read: every stage and department
+    listed, every figure None."""
+    area = city.area(code)
+    stage = dict.fromkeys(("count", "median_min", "p90_min", "waiting"))
+    dept = dict.fromkeys(("open", "overdue", "handled_today", "handle_median_min", "handle_p90_min",
+                          "handle_count", "closed_7d", "on_time_7d", "on_time_rate", "score"))
+    return {"code": code, "name": area.name, "level": area.level, "watermark": now, "day": day,
+            "stages": [{"stage": s, **stage} for s in STAGE_WAIT], "waiting": None,
+            "departments": [{"dept": d, "name": DEPARTMENTS[d].name, **dept} for d in sorted(DEPARTMENTS)]}
+
+
+def bottlenecks(city: CityModel, live: LiveView, code: str, fresh: Freshness | None = None) -> dict:
     """Where time is lost in ``code`` (the city or a district) today: per stage the
     median / p90 minutes and count of the stages that ended today with the open cases
     waiting in it now; per department open, overdue, handled (closed) today, handling
-    time today and its 7-day score with on-time rate. Sorted worst first."""
+    time today and its 7-day score with on-time rate. Sorted worst first. Without
+    whole case views (``fresh``), :func:`unknown_bottlenecks`."""
     area = city.area(code)
     if area.level not in ("city", "district"):
         raise FilterError("area", f"area must be the city or a district, {code!r} is a {area.level}")
     now = live.watermark()
     day = local_day(now, live.tz) if now else 0
+    if fresh is not None and not fresh.has(CASE):
+        return unknown_bottlenecks(city, code, now, day)
     st = live.stage_times(code, day)
     waiting = dict(zip(OPEN_STAGES, live.counters([f"stage|{code}|{s}" for s in OPEN_STAGES])))
     stages = [{"stage": s, **v, "waiting": sum(waiting[w] for w in STAGE_WAIT.get(s, ()))}

@@ -198,6 +198,10 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
             html.Span(T["dead_today"], className="dead-label"),
             html.Span("–", id="dead-num", className="dead-num"),
         ]),
+        # The views' freshness (freshness_ui.signal, worded by wall.js): live, behind,
+        # rebuilding, stale, no data, Redis unreachable; and while the figures are dimmed,
+        # the time they are from.
+        html.Span("", id="data-asof", className="data-asof"),
         html.Div(id="live-indicator", className="live-ind waiting", children=[
             html.Span(className="live-dot"),
             html.Span(T["waiting"], id="live-text", className="live-text"),
@@ -242,7 +246,7 @@ def build(city_name: str, spec: dict, texts: dict, interval_ms: int, positions_m
     return html.Div(id="wall", className=cls, lang="en" if texts.get("lang") == "en" else "zh-CN",
                     children=[
         header,
-        html.Main(className="body", children=[left, centre, right]),
+        html.Main(id="wall-body", className="body", children=[left, centre, right]),
         dcc.Interval(id="tick", interval=interval_ms),
         dcc.Interval(id="tick-positions", interval=positions_ms),
         dcc.Interval(id="tick-spotlight", interval=max(3, dwell_s) * 1000, disabled=not playlist),

@@ -23,6 +23,7 @@ from dash import html
 
 from gridpulse.city import CityModel
 from gridpulse.clock import fmt_local
+from gridpulse.freshness import GPS
 from gridpulse.visit_views import VisitView
 
 from . import replay
@@ -70,7 +71,10 @@ class Pages:
         return self._message(ui(lang)["nf_page"].format(path=path), lang)
 
     def _day(self, text: str | None, T: dict) -> int | str:
-        """The day asked for, the GPS clock's day if none, or the message saying why not."""
+        """The day asked for, the GPS clock's day if none, or the message saying why not
+        (no GPS views to read: "no data", not a day without anyone)."""
+        if not self.visits.live.freshness().has(GPS):
+            return T["nf_no_data"]
         if text is None:
             day = gps_day(self.visits, self.tz)
             return T["nf_no_data"] if day is None else day
@@ -123,6 +127,16 @@ class Pages:
         return self._frame(f"{area.name} · {date}", T["workers_title"], [
             html.Div(T["workers_count"].format(n=len(rows)), className="wk-count"),
             table if rows else html.Div(T["no_workers"], className="empty")], lang)
+
+    def unreachable(self, path: str | None, search: str | None):
+        """The page shown instead of one that could not be built because Redis does not
+        answer: says so, with a link to try again."""
+        lang = lang_of(parse_qs((search or "").lstrip("?")))
+        T = ui(lang)
+        again = (path or "/") + (search or "")
+        return self._frame("", T["title"], [
+            html.Div(T["st_page_unreachable"], id="page-message", className="page-message"),
+            html.A(T["st_retry"], href=again, id="page-retry", className="nav-link")], lang)
 
     def _city_name(self, lang: str) -> str:
         return (self.city.name_en or self.city.name) if lang == "en" else self.city.name

@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Hashable, Protocol
 
+from gridpulse.views import UNREACHABLE
+
 log = logging.getLogger(__name__)
 
 
@@ -97,18 +99,30 @@ class FeedPump:
 
     def _run(self) -> None:
         failing: set = set()  # (feed, key) whose last refresh failed: logged once, not every round
+        # The (feed, key)s that last met an unreachable Redis: one line when the first
+        # does, one when the last reads again (a feed not yet due to read proves nothing).
+        away: set = set()
         while not self._stop.wait(self.period_s):
             for feed in self.feeds:
                 for key in feed.asked.asked_within(self.idle_s):
                     what = (id(feed), key)
                     try:
                         feed.refresh_key(key)  # throttled by the feed's own min_age_s
-                    except Exception as err:  # noqa: BLE001 - Redis away: keep serving what is held
+                    except UNREACHABLE as err:
+                        if not away:
+                            log.warning("Redis cannot be read (%s): the wall keeps its last figures, "
+                                        "marked stale, until it answers", type(err).__name__)
+                        away.add(what)
+                    except Exception as err:  # noqa: BLE001 - keep serving what is held
                         if what not in failing:
                             failing.add(what)
                             log.warning("refreshing %s %r failed (serving the last read until it "
                                         "works again): %s", type(feed).__name__, key, err)
                     else:
+                        if what in away:
+                            away.discard(what)
+                            if not away:
+                                log.info("Redis answers again: the wall is refreshed")
                         if what in failing:
                             failing.discard(what)
                             log.info("refreshing %s %r works again", type(feed).__name__, key)

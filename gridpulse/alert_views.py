@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 import redis
 
+from .freshness import CASE, Freshness
 from .rkeys import Keys
 
 _json = msgspec.json.Decoder()
@@ -42,6 +43,12 @@ class AlertBoard:
                            else "acked" if a["acks"] else "open")
             out.append(a)
         return out
+
+    def known(self, fresh: Freshness) -> bool:
+        """Whether the board can be shown as it is: it holds alerts, or the case views
+        are whole (an empty board next to missing views may be a flushed one, not a
+        quiet day)."""
+        return fresh.has(CASE) or self.r.zcard(self.k.alert_ts()) > 0
 
     def get(self, alert_id: str) -> dict | None:
         """One alert with its acknowledgements, or None if not on the board."""

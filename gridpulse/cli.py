@@ -126,16 +126,31 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         sys.exit(f"gridpulse kpi: unknown area code {code!r} (--code)")
     if area.level != args.level:
         sys.exit(f"gridpulse kpi: {code} is a {area.level}, not a {args.level} (--level)")
-    view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone, city.code)
-    k = view.kpis(code)
-    out = {"level": args.level, "name": area.name, **k.as_dict()}
-    if k.watermark:
-        day = local_day(k.watermark, s.timezone)
-        out["stage_times"] = view.stage_times(code, day) if args.level in ("city", "district") else None
-        out["score"] = view.score("town", code, day)
-    from .visit_views import VisitView, area_households
+    from .freshness import CASE, GPS, Limits
+    from .views import UNREACHABLE, unknown_kpis
+    from .visit_views import VisitView, area_households, unknown_visit_kpis
+    view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone, city.code,
+                             timeout_s=s.dash_redis_timeout_s)
     hh = area_households(city)
-    out["visits"] = VisitView(view, lambda c: hh.get(c, 0)).kpis(code)
+    try:
+        fresh = view.freshness(Limits.of(s))
+        if fresh.has(CASE):
+            k = view.kpis(code)
+            out = {"level": args.level, "name": area.name, **k.as_dict()}
+            if k.watermark:
+                day = local_day(k.watermark, s.timezone)
+                out["stage_times"] = view.stage_times(code, day) if args.level in ("city", "district") else None
+                out["score"] = view.score("town", code, day)
+        else:  # nothing whole to read: no figure rather than zeros
+            out = {"level": args.level, "name": area.name, **unknown_kpis(code), "stage_times": None,
+                   "score": None}
+        out["visits"] = (VisitView(view, lambda c: hh.get(c, 0)).kpis(code) if fresh.has(GPS)
+                         else unknown_visit_kpis(code, hh.get(code, 0)))
+    except UNREACHABLE as err:
+        # The URL is not printed: it may hold a password.
+        print(f"gridpulse kpi: Redis does not answer ({type(err).__name__}); no figures", file=sys.stderr)
+        return 3
+    out["freshness"] = fresh.as_dict()
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

@@ -21,7 +21,8 @@ class Keys:
         return f"{self.prefix}parts:{kind}"
 
     def meta(self, kind: str, p: int) -> str:
-        """Hash: ``offset`` (last applied) and ``wm`` (max event time) of a partition."""
+        """Hash: ``offset`` (last applied), ``wm`` (max event time) and ``at`` (wall-clock ms
+        of the last write) of a partition."""
         return f"{self.prefix}{kind}:{p}:meta"
 
     def cases(self, p: int) -> str:
@@ -107,6 +108,12 @@ class Keys:
     def deadletters(self) -> str:
         """Sorted set: dead letters of the last days, by when they were written."""
         return f"{self.prefix}deadletters"
+
+    def workers(self) -> str:
+        """Hash: worker instance id (``<host>:<pid>``) -> JSON status it rewrites every 2 s
+        (partitions owned, records behind, rebuilds, what it waits for; see
+        ``gridpulse.freshness``)."""
+        return f"{self.prefix}workers"
 
     def pattern(self) -> str:
         """Glob matching every key under this prefix."""

@@ -191,6 +191,26 @@ class Settings:
         "a drill-down page's refresh with every filter set) and 1.7 KB (an alert "
         "acknowledgement with a full 500-character Chinese comment).",
         rule=Int(4096, 64 * 1024**2))
+    dash_redis_timeout_s: float = _env(
+        "GRIDPULSE_DASH_REDIS_TIMEOUT_S", 2.0,
+        "Seconds the dashboard and `gridpulse kpi` wait for Redis to connect or answer before "
+        "they call it unreachable (the API then answers 503 with Retry-After; the wall keeps its "
+        "last figures, marked stale).",
+        rule=Float(0.05, 60))
+    behind_records: int = _env(
+        "GRIDPULSE_BEHIND_RECORDS", 5000,
+        "The screens and the API call the views \"behind\" when the workers report more Kafka "
+        "records than this waiting (default: one full batch, GRIDPULSE_BATCH_MAX).",
+        rule=Int(0))
+    behind_after_s: float = _env(
+        "GRIDPULSE_BEHIND_AFTER_S", 10.0,
+        "... or when records have waited this many seconds with nothing written.",
+        rule=_POSITIVE)
+    stale_after_s: float = _env(
+        "GRIDPULSE_STALE_AFTER_S", 60.0,
+        "The views are \"stale\" when records have waited this many seconds with nothing "
+        "written (or no worker is alive, or one waits for Redis or Kafka).",
+        rule=_POSITIVE)
     admin_token: str = _env(
         "GRIDPULSE_ADMIN_TOKEN", "",
         "Token of the dashboard's admin requests (`DELETE /api/timing`), sent as "

@@ -11,9 +11,12 @@ from dataclasses import asdict, dataclass
 
 import msgspec
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .catalog import DEPARTMENTS
 from .clock import day_start_ms, local_day, minute, now_ms
+from .freshness import Freshness, Limits, WorkerStatus, Written, judge, parse_worker
 from .loop import record, scores
 from .loop.facts import CaseInfo
 from .loop.lifecycle import fold
@@ -21,6 +24,16 @@ from .loop.facts import DURATION_EDGES_MIN, DURATIONS
 from .rkeys import CASE, GPS, Keys
 
 _json = msgspec.json.Decoder()
+# What "Redis cannot be read" is, for every reader that must say so instead of failing:
+# refused, reset, loading its data set, a wrong password, or no answer in time.
+UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _int(raw) -> int | None:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,13 @@ class Kpis:
                 "satisfaction_rate": self.satisfaction_rate}
 
 
+def unknown_kpis(code: str) -> dict:
+    """:meth:`Kpis.as_dict` of an area whose figures nobody has computed yet (no whole
+    case projection to read): every figure ``null``, never 0."""
+    doc = {name: None for name in Kpis.__dataclass_fields__}
+    return {**doc, "code": code, "watermark": 0, "on_time_rate": None, "satisfaction_rate": None}
+
+
 def quantile_edge(hist: dict[int, int], q: float) -> int | None:
     """The upper edge (minutes) of the first bucket whose running total reaches ``q`` of
     the total: the bucket of the ceil(q x n)-th smallest value; None if none or the last,
@@ -80,9 +100,43 @@ class LiveView:
         self._city_code = city_code
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, tz: str, city_code: str = "330200") -> "LiveView":
-        """A view on the Redis at ``url``."""
-        return cls(redis.Redis.from_url(url), Keys(prefix), tz, city_code)
+    def from_url(cls, url: str, prefix: str, tz: str, city_code: str = "330200",
+                 timeout_s: float = 5.0) -> "LiveView":
+        """A view on the Redis at ``url`` that waits at most ``timeout_s`` to connect and
+        for each answer.
+
+        One immediate retry on a broken connection (a pooled socket to a Redis that
+        restarted), none on a timeout: redis-py's default of ten retries with backoff
+        would hold a request for a minute while Redis is away.
+        """
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                      retry=Retry(NoBackoff(), 1, (redis.exceptions.ConnectionError,)))
+        return cls(client, Keys(prefix), tz, city_code)
+
+    def status(self) -> tuple[list[Written], list[WorkerStatus]]:
+        """Every partition's last write (``at`` and ``wm`` of its meta hash) and every
+        worker entry of ``gp:workers`` (unreadable ones left out)."""
+        pipe = self.r.pipeline(transaction=False)
+        for kind in (CASE, GPS):
+            pipe.smembers(self.k.parts(kind))
+        pipe.hgetall(self.k.workers())
+        case_parts, gps_parts, entries = pipe.execute()
+        parts = [(kind, int(p)) for kind, got in ((CASE, case_parts), (GPS, gps_parts))
+                 for p in sorted(int(x) for x in got)]
+        pipe = self.r.pipeline(transaction=False)
+        for kind, p in parts:
+            pipe.hmget(self.k.meta(kind, p), ["at", "wm"])
+        written = [Written(kind, p, _int(at), _int(wm) or 0)
+                   for (kind, p), (at, wm) in zip(parts, pipe.execute())]
+        workers = [w for wid, raw in entries.items()
+                   if (w := parse_worker(wid.decode(errors="replace"), raw)) is not None]
+        return written, workers
+
+    def freshness(self, limits: Limits = Limits(), now: int | None = None) -> Freshness:
+        """How fresh the views are at wall-clock ``now`` (default: the clock)
+        (:func:`gridpulse.freshness.judge`)."""
+        written, workers = self.status()
+        return judge(now_ms() if now is None else now, written, workers, limits)
 
     def partitions(self, kind: str) -> list[int]:
         """Partitions of ``kind`` (``case`` or ``gps``) that have a projection."""

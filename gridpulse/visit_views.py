@@ -26,6 +26,15 @@ def _shares(codes: list[str], visited: list[int], households: list[int]) -> dict
     return {c: (v / hh if hh else None) for c, v, hh in zip(codes, visited, households)}
 
 
+def unknown_visit_kpis(code: str, households: int) -> dict:
+    """:meth:`VisitView.kpis` of an area with no GPS projection to read: every figure of
+    the stream ``null`` (the households are the city model's, so they stay)."""
+    return {"code": code, "watermark": 0, "day": 0, "active_workers": None, "silent_terminals": None,
+            "off_grid_workers": None, "visits_today": None, "households": households,
+            "visited_today": None, "visited_week": None, "visited_30d": None, "coverage_today": None,
+            "coverage_week": None, "coverage_30d": None, "silent_grids": None}
+
+
 class VisitView:
     """Visit KPIs and terminal-days, read from Redis."""
 

@@ -33,7 +33,7 @@
   var state = {
     cases: new Map(),      // case id -> [case, ts (epoch ms), lon, lat, category, severity]
     workers: new Map(),    // terminal id -> [lon, lat]
-    liveSeq: null, posSeq: null, lastLiveAt: 0, wm: 0, window: 3600000,
+    liveSeq: null, posSeq: null, lastLiveAt: 0, wm: 0, window: 3600000, fresh: null,
     workerRows: [], mapKey: null, underKey: null,
     cov: null, covSeq: null, covWindow: null, covKey: 0, covExpr: null, covBuiltAt: 0,
     covDirty: false, fillOn: false,
@@ -53,6 +53,7 @@
     if (!live || live.seq === state.liveSeq) { return; }
     state.liveSeq = live.seq;
     state.lastLiveAt = Date.now();
+    state.fresh = live.fresh || null;
     state.wm = live.wm;
     state.window = live.window;
     // Rows carry their age in seconds at this payload's watermark; keep absolute times.
@@ -193,8 +194,28 @@
     return [Math.floor(v / 10) + "." + (v % 10), h("Span", {className: "tile-pct", children: "%"})];
   }
 
+  /* The views' freshness in words (as freshness_ui.label): "live", "behind by N
+   * records · S s", "rebuilding n%", "stale since HH:MM", "no data yet", "Redis
+   * unreachable". */
+  function stateText(f, texts) {
+    var T = texts.ui;
+    if (!f) { return T.waiting; }
+    if (f.state === "behind") {
+      var parts = [];
+      if (f.records) { parts.push(T.st_records.replace("{n}", fmtNum(f.records, texts))); }
+      if (f.secs) { parts.push(T.st_secs.replace("{s}", fmtNum(f.secs, texts))); }
+      return parts.length ? T.st_behind.replace("{what}", parts.join(" · ")) : T.st_behind_plain;
+    }
+    if (f.state === "rebuilding") { return T.st_rebuilding.replace("{p}", String(f.pct || 0)); }
+    if (f.state === "stale") { return f.since ? T.st_stale.replace("{t}", f.since) : T.st_stale_plain; }
+    if (f.state === "empty") { return T.st_empty; }
+    if (f.state === "unreachable") { return T.st_unreachable; }
+    return T.live;
+  }
+
   function trendFigure(live, texts) {
-    var n = live.trend.length, x = [], labels = [];
+    var trend = live.trend || [];
+    var n = trend.length, x = [], labels = [];
     var minuteStart = Math.floor(live.wm / 60000) * 60000;
     for (var i = 0; i < n; i++) {
       var t = minuteStart - (n - 1 - i) * 60000;
@@ -204,7 +225,7 @@
     var ticks = x.filter(function (i) { return (n - 1 - i) % 10 === 0; });
     var u = unit();
     return {
-      data: [{type: "bar", x: x, y: live.trend, marker: {color: "rgba(64,200,255,0.85)"},
+      data: [{type: "bar", x: x, y: trend, marker: {color: "rgba(64,200,255,0.85)"},
               hoverinfo: "skip"}],
       layout: {
         margin: {l: Math.round(34 * u), r: Math.round(8 * u), t: Math.round(6 * u), b: Math.round(26 * u)},
@@ -235,8 +256,9 @@
   }
 
   function districtRows(live, texts) {
-    var rows = live.districts.slice().sort(function (a, b) { return b[1] - a[1]; });
-    var top = Math.max(1, rows.length ? rows[0][1] : 1);
+    // A district without a figure (no case views to read) sorts last with an empty bar.
+    var rows = live.districts.slice().sort(function (a, b) { return (b[1] || 0) - (a[1] || 0); });
+    var top = Math.max(1, rows.length ? rows[0][1] || 0 : 1);
     var q = texts.lang === "en" ? "?lang=en" : "";
     return rows.map(function (r, i) {
       // Each entry opens the district's own page (drill-down).
@@ -244,7 +266,7 @@
         h("Span", {className: "d-rank", children: String(i + 1)}),
         h("Span", {className: "d-name", children: texts.districts[r[0]] || r[0]}),
         h("Span", {className: "d-bar", children: h("Span", {className: "d-fill",
-          style: {width: (100 * r[1] / top).toFixed(1) + "%"}})}),
+          style: {width: (100 * (r[1] || 0) / top).toFixed(1) + "%"}})}),
         h("Span", {className: "d-val", id: "district-open-" + r[0], children: fmtNum(r[1], texts)}),
       ]});
     });
@@ -373,9 +395,11 @@
        * CaseList order) and the alerts panel (open count, newest few). */
       sidePanels: function (side, live, texts) {
         var nu = window.dash_clientside.no_update;
-        if (!side || !texts || !side.overdue) { return [nu, nu, nu]; }
+        if (!side || !texts) { return [nu, nu, nu]; }
+        // No case views (or board) to read: "no data", not an empty board.
+        var none = [h("Div", {className: "empty", children: texts.ui.no_data})];
         var off = live ? live.off : 0;
-        var od = side.overdue.rows.length ? side.overdue.rows.map(function (r) {
+        var od = !side.overdue ? none : side.overdue.rows.length ? side.overdue.rows.map(function (r) {
           return h("Div", {className: "od-row sev-" + r[3], key: r[0], children: [
             h("Span", {className: "od-late", children: lateText(r[5], texts)}),
             h("Span", {className: "od-district", children: texts.districts[r[1]] || r[1]}),
@@ -386,7 +410,7 @@
         }) : [h("Div", {className: "empty", children: texts.ui.no_overdue})];
         var al = side.alerts;
         var count = al ? fmtNum(al.open, texts) + (al.more ? "+" : "") : "–";
-        var rows = al && al.rows.length ? al.rows.map(function (r) {
+        var rows = !al ? none : al.rows.length ? al.rows.map(function (r) {
           return h("Div", {className: "al-row al-" + r[1], key: r[0], children: [
             h("Span", {className: "al-time", children: fmtTime(r[2], off).slice(0, 5)}),
             h("Span", {className: "al-kind", children: texts.ui["k_" + r[1]] || r[1]}),
@@ -411,18 +435,26 @@
         if (!w) { window.location.href = url; }
         return url;
       },
-      /* Green while live payloads keep arriving, red once several ticks are missed. */
       /* Today's dead letters (live.dead): muted at 0, amber otherwise. */
       deadCount: function (live, texts) {
         var nu = window.dash_clientside.no_update;
         if (!live || !texts || live.dead === undefined || live.dead === null) { return [nu, nu]; }
         return [fmtCount(live.dead, texts), live.dead > 0 ? "dead-count some" : "dead-count none"];
       },
-      indicator: function (n, intervalMs, texts) {
-        if (!texts) { return ["live-ind waiting", ""]; }
-        if (!state.lastLiveAt) { return ["live-ind waiting", texts.ui.waiting]; }
-        var late = Date.now() - state.lastLiveAt > 4 * (intervalMs || 1000);
-        return late ? ["live-ind stale", texts.ui.stale] : ["live-ind live", texts.ui.live];
+      /* The title bar's state (the views' freshness, sent with each live payload) and,
+       * while the figures are not current, the wall dimmed with the time they are from.
+       * Several ticks without a payload: the wall's own server is not answering. */
+      indicator: function (n, live, intervalMs, texts) {
+        if (!texts) { return ["live-ind waiting", "", "body", ""]; }
+        mergeLive(live);
+        if (!state.lastLiveAt) { return ["live-ind waiting", texts.ui.waiting, "body", ""]; }
+        var f = state.fresh;
+        var asof = f && f.asof ? texts.ui.st_asof.replace("{t}", f.asof) : "";
+        if (Date.now() - state.lastLiveAt > 4 * (intervalMs || 1000)) {
+          return ["live-ind lost", texts.ui.st_lost, "body dim", asof];
+        }
+        if (!f) { return ["live-ind live", texts.ui.live, "body", ""]; }
+        return ["live-ind " + f.state, stateText(f, texts), f.dim ? "body dim" : "body", f.dim ? asof : ""];
       },
     },
   });

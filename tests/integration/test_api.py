@@ -214,7 +214,7 @@ def test_case_history_with_who_when_where_what_and_its_clocks(api, city):
                 for cid, raw in view.r.hscan_iter(view.k.cases(p))
                 if record.DECODER.decode(raw).history[-1].type == "evaluated")
     doc = get_json(base, f"/api/case/{case}")
-    assert doc == {**view.case(case, doc_rules()), "area": doc["area"]}
+    assert doc == {**view.case(case, doc_rules()), "area": doc["area"], "freshness": doc["freshness"]}
     steps = [h["type"] for h in doc["history"]]
     assert steps[0] == "reported" and steps[-1] == "evaluated"
     assert [h["ts"] for h in doc["history"]] == sorted(h["ts"] for h in doc["history"])

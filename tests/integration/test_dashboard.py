@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 
 from gridpulse import settings as settings_mod
 from gridpulse.city import load_city
-from gridpulse.clock import parse_local
+from gridpulse.clock import now_ms, parse_local
 from gridpulse.rkeys import Keys
 from gridpulse.views import LiveView
 
@@ -41,6 +41,7 @@ from gridpulse.runtime.broker import free_port
 from tests.browser import launch_chromium, non_local_requests
 
 from .fill import fill
+from .status import Heartbeat, stamp
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -69,13 +70,14 @@ def filled_day(redis_url: str) -> str:
 
 
 @contextlib.contextmanager
-def serve_wall(redis_url: str, prefix: str = PREFIX) -> Iterator[tuple[str, settings_mod.Settings]]:
-    """The Dash app (wall and API) on a free port in a thread: ``(base URL, settings)``."""
+def serve_wall(redis_url: str, prefix: str = PREFIX, **overrides) -> Iterator[tuple[str, settings_mod.Settings]]:
+    """The Dash app (wall and API) on a free port in a thread: ``(base URL, settings)``;
+    ``overrides``: settings of this app."""
     from dashboard.app import create_app
 
     port = free_port()
     cfg = settings_mod.load({}, dash_host="127.0.0.1", dash_port=port, timezone=TZ,
-                            redis_prefix=prefix)
+                            redis_prefix=prefix, **overrides)
     app = create_app(cfg, redis_url)
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -103,7 +105,9 @@ def filled_redis(redis_url):
 
 @pytest.fixture(scope="module")
 def wall(filled_redis):
-    with serve_wall(filled_redis) as served:
+    # A worker is alive and nothing waits: the views are live (tests/integration/status.py).
+    stamp(redis.Redis.from_url(filled_redis), Keys(PREFIX), now_ms())
+    with Heartbeat(filled_redis, PREFIX), serve_wall(filled_redis) as served:
         yield served
 
 
@@ -117,7 +121,6 @@ def test_wall_display(filled_redis, wall):
     with urllib.request.urlopen(f"{base}/api/visits/city/{city.code}", timeout=30) as resp:
         api_v = json.loads(resp.read())
     # Two records refused today, one yesterday: the wall's small counter says 2.
-    from gridpulse.clock import now_ms
     r = redis.Redis.from_url(filled_redis)
     now = now_ms()
     r.zadd(Keys(cfg.redis_prefix).deadletters(), {"gp.case-events|0|1": now, "gp.gps-fixes|1|7": now,
