@@ -46,7 +46,7 @@ class Config:
     inhibit_rules: list[InhibitRule] = field(default_factory=list)
     mute_windows: dict[str, MuteWindow] = field(default_factory=dict)
     external_url: str = "http://127.0.0.1:8050"
-    resolve_timeout_ms: int = 24 * 3_600_000
+    resolve_timeout_ms: int = 7 * 86_400_000
     source: str = ""
     digest: str = ""
 
@@ -161,7 +161,7 @@ def load_document(doc: dict, env: dict | None = None, base: Path = Path("."), so
     except ValueError as exc:
         raise ConfigError("global.allowlist", str(exc)) from None
     external = g.text("external_url", "http://127.0.0.1:8050", pattern=r"https?://\S+", what="an http(s) URL")
-    resolve = g.duration("resolve_timeout", 24 * 3_600_000, lo_ms=60_000)
+    resolve = g.duration("resolve_timeout", 7 * 86_400_000, lo_ms=60_000)
     g.done()
     receivers: dict[str, Receiver] = {}
     for rn in top.children("receivers"):
