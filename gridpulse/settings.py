@@ -37,11 +37,6 @@ def _check_holidays(path: str) -> None:
     load_calendar(path)
 
 
-def _check_notify(path: str) -> None:
-    from notify.config import load_config
-    load_config(path)
-
-
 _POSITIVE = Float(0, lo_open=True)
 _KAFKA_NAME = "letters, digits, '.', '_' and '-' (Kafka names)"
 
@@ -206,7 +201,9 @@ class Settings:
         "The notifier's configuration (YAML or TOML: routes, receivers, inhibition, mute windows; "
         "docs/notify.md). Empty: the bundled notify/default.yaml, which routes and logs every "
         "alert but sends it nowhere. Checked by `gridpulse notify check FILE`.",
-        rule=ExistingFile("a notifier configuration file (docs/notify.md)", _check_notify))
+        # Only its existence here: every process reads the settings, and the file (with the
+        # secrets it names in the notifier's environment) is the notifier's to judge.
+        rule=ExistingFile("a notifier configuration file (docs/notify.md)"))
     notify_replica: str = _env(
         "GRIDPULSE_NOTIFY_REPLICA", "",
         "This notifier's name in the leases that keep two replicas from sending one "

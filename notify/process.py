@@ -235,8 +235,7 @@ class Notifier:
                     for rec in recs:
                         await self.take(logical, rec)
                 if not caught_up:
-                    caught_up = not batch and all(await self._position(consumer, tp) >= end
-                                                  for tp, end in ends.items())
+                    caught_up = not batch and await self._at_end(consumer, ends)
                     if caught_up:
                         log.info("notifier %s caught up: %d alerts, %d log records, %d silences",
                                  self.replica, len(self.alerts_raw), len(self.logged), len(self.silences.by_id))
@@ -269,8 +268,11 @@ class Notifier:
             await asyncio.sleep(0.2)
         raise RuntimeError(f"topic {name} has no partitions (create it first: gridpulse up does)")
 
-    async def _position(self, consumer, tp) -> int:
-        return await consumer.position(tp)
+    async def _at_end(self, consumer, ends: dict) -> bool:
+        for tp, end in ends.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True
 
     def _resend_pending(self) -> None:
         for msg, notes in list(self.pending.items()):

@@ -72,7 +72,7 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
     "GRIDPULSE_DASH_PORT": ([("8050", 8050), ("1", 1), ("65535", 65535)], ["0", "65536", "80x", "-80"]),
     "GRIDPULSE_DASH_INTERVAL_MS": ([("100", 100), ("60000", 60000)], ["99", "60001", "1s"]),
     "GRIDPULSE_NOTIFY_CONFIG": ([(str(NOTIFY_DEFAULT), None)],
-                                ["/no/such/notify.yaml", README, str(DEFAULT_HOLIDAYS)]),
+                                ["/no/such/notify.yaml", CITY_DIR]),
     "GRIDPULSE_NOTIFY_REPLICA": ([("notify-a", None), ("host:1234", None)], ["two words", "x" * 65, "a/b"]),
     "GRIDPULSE_NOTIFY_LIVE_WINDOW_S": ([("0", 0), ("600", 600)], ["-1", "86401", "10m"]),
     "GRIDPULSE_LOG_DIR": ([("/var/log/gridpulse", None)], []),

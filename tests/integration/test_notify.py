@@ -1,0 +1,100 @@
+"""The notifier end to end, real processes on loopback: the broker, redis-server, the
+worker, `gridpulse notify` and a recording HTTP receiver.
+
+Timeouts below only guard against hangs; no test bounds a speed except the issue's own
+"within group_wait plus 2 s", which is the product's promise, not a benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from gridpulse.city import load_city
+from gridpulse.clock import now_ms
+from gridpulse.schemas import Alert, AlertAck, CaseEvent, encode
+from notify import signing
+from producers.simulator import Message
+from tests.oracle import partition_of
+
+from .notifying import NotifierProcess, Receiver, logged, wait_for
+from .pipeline import WorkerProcess, _read_topic, _send, _send_raw, isolated_settings
+
+pytestmark = pytest.mark.integration
+MIN = 60_000
+SECRET = "test-secret-0123456789"
+LIN = dict(grid="330203001001003", community="330203001001", town="330203001", district="330203",
+           city="330200")
+
+
+def write_config(path, rcv: Receiver, route: dict, receivers: list[dict] | None = None, **extra) -> str:
+    doc = {"global": {"allowlist": [rcv.url + "/"], "external_url": "http://wall.example"},
+           "receivers": receivers or [{"name": "hook", "webhook": {"url": rcv.url + "/hook",
+                                                                  "secret_env": "GP_TEST_SECRET"}}],
+           "route": route, **extra}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+def live_alert(i: int, t: int, kind: str = "overdue", **kw) -> Alert:
+    fields = dict(LIN, category="sanitation", dept="sanitation", severity=3, stage="dispatched", deadline=t)
+    fields.update(kw)
+    return Alert(id=f"L{i:05d}:handle:{t - 3_600_000}:{kind}", kind=kind, ts=t, case=f"L{i:05d}", **fields)
+
+
+def test_an_overdue_case_reaches_the_receiver_signed_within_group_wait(kafka_bootstrap, redis_url,
+                                                                        topic_prefix, tmp_path):
+    """A hand-made event log through the real worker: an urgent case whose dispatch
+    deadline has just passed. Its overdue alert reaches the receiver, signed, labelled,
+    group_wait (30 s) plus at most 2 s after the worker wrote it."""
+    city = load_city("ningbo")
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    rcv = Receiver(tmp_path / "got.jsonl")
+    cfg = write_config(tmp_path / "notify.yaml", rcv, {"receiver": "hook", "group_by": ["case", "kind"]})
+    s = s.replace(notify_config=cfg)
+    grid = city.grids[0].code
+    now = now_ms()
+    # Registered 31 min 5 s ago: the urgent (24/7) dispatch deadline, 30 min, passed 65 s
+    # ago; the worker writes the alert once its watermark (the other case's event, now) is
+    # the allowed lateness (60 s) past it, i.e. at once, and the notifier tells it 30 s after.
+    reg = now - 31 * MIN - 5000
+    a, b = "LIVE-A", next(f"LIVE-B{i}" for i in range(99) if partition_of(f"LIVE-B{i}", s.partitions)
+                          == partition_of("LIVE-A", s.partitions))
+
+    def ev(case, n, kind, t):
+        return Message(t, "case-events", case, CaseEvent(id=f"{case}.{n}", case=case, type=kind, ts=t, grid=grid,
+                                                         category="fire", severity=1))
+
+    worker = WorkerProcess(s)
+    notifier = NotifierProcess(s, GP_TEST_SECRET=SECRET)
+    try:
+        asyncio.run(_send(s, [ev(a, 0, "reported", reg - MIN), ev(a, 1, "registered", reg),
+                              ev(b, 0, "reported", now)]))
+        overdue = f"{a}:dispatch:{reg}:overdue"
+        wait_for(lambda: any(overdue in r["raw"].decode() for r in rcv.requests("/hook")), worker, notifier,
+                 what="the overdue notification")
+        (alert_rec,) = [r for r in asyncio.run(_read_topic(s, "alerts")) if r.key == overdue.encode()]
+        req = next(r for r in rcv.requests("/hook") if overdue in r["raw"].decode())
+        took = req["t"] - alert_rec.timestamp / 1000
+        print(f"\noverdue alert written -> notification received: {took:.2f} s (group_wait 30 s)")
+        assert took <= 30 + 2, took
+        assert signing.verify(SECRET.encode(), req["headers"], req["raw"], int(time.time())) is None
+        tampered = req["raw"].replace(b'"firing"', b'"resolved"', 1)
+        assert signing.verify(SECRET.encode(), req["headers"], tampered, int(time.time())) is not None
+        body = req["json"]
+        assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "hook"
+        (al,) = [x for x in body["alerts"] if x["labels"]["id"] == overdue]
+        assert al["labels"] | {"kind": "overdue", "case": a, "severity": "1", "clock": "dispatch",
+                               "district": city.grid(grid).district} == al["labels"]
+        assert al["annotations"]["case_url"] == f"http://wall.example/case/{a}"
+        key = req["headers"]["Idempotency-Key"]
+        wait_for(lambda: logged(s).get(key, {}).get("status") == "sent", notifier, what="the log's sent record")
+        assert worker.alive() and notifier.alive()
+    finally:
+        notifier.stop()
+        worker.stop()
+        rcv.stop()
