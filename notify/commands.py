@@ -36,6 +36,15 @@ def check(path: str) -> int:
     return 0
 
 
+def note_doc(n) -> dict:
+    """A notification as a JSON document: every field (defaults too), no request body."""
+    d = msgspec.to_builtins(msgspec.structs.asdict(n))
+    d.pop("body", None)
+    d["alerts"] = [{"id": a[0], "fingerprint": a[1], "status": a[2]} if isinstance(a, list) else a
+                   for a in d["alerts"]]
+    return d
+
+
 def log_rows(r: redis.Redis, keys: Keys, alert: str | None = None, receiver: str | None = None,
              status: str | None = None, limit: int = 50) -> list[dict]:
     """Notification log records, newest first (from Redis, as the notifier mirrors them)."""
@@ -44,11 +53,9 @@ def log_rows(r: redis.Redis, keys: Keys, alert: str | None = None, receiver: str
     else:
         ids = r.zrevrange(keys.notify_log_ts(), 0, max(limit * 4, 500) - 1)
     raws = r.hmget(keys.notify_log(), ids) if ids else []
-    rows = [msgspec.to_builtins(decode_notification(x)) for x in raws if x]
+    rows = [note_doc(decode_notification(x)) for x in raws if x]
     rows = [n for n in rows if (not receiver or n["receiver"] == receiver) and (not status or n["status"] == status)]
     rows.sort(key=lambda n: (-(n.get("decided") or n["at"]), n["key"]))
-    for n in rows:
-        n.pop("body", None)
     return rows[:limit]
 
 

@@ -77,10 +77,10 @@ class NotifierProcess:
 
 def logged(s) -> dict[str, dict]:
     """The notification log as the notifier mirrors it in Redis, by key."""
-    import msgspec
     from gridpulse.schemas import decode_notification
+    from notify.commands import note_doc
     r = redis.Redis.from_url(s.redis_url)
-    return {k.decode(): msgspec.to_builtins(decode_notification(v))
+    return {k.decode(): note_doc(decode_notification(v))
             for k, v in r.hgetall(Keys(s.redis_prefix).notify_log()).items()}
 
 
