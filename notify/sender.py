@@ -32,7 +32,7 @@ from .retry import FAIL, OK, backoff
 from .store import Store
 
 log = logging.getLogger("gridpulse.notify")
-MAX_MERGE = 500  # notifications one robot or Alertmanager request may carry
+MAX_MERGE = 20_000  # notifications one robot or Alertmanager request may carry (its text lists what fits)
 
 
 @dataclass

@@ -197,3 +197,88 @@ def test_two_replicas_never_both_send_one_notification(kafka_bootstrap, redis_ur
         n1.stop()
         n2.stop()
         rcv.stop()
+
+
+def _max_in_window(times: list[float], window: float = 60.0) -> int:
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_ten_thousand_alerts_keep_every_receiver_within_its_rate_limit(kafka_bootstrap, redis_url, topic_prefix,
+                                                                       tmp_path):
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    rcv = Receiver(tmp_path / "got.jsonl")
+    receivers = [
+        {"name": "hook", "webhook": {"url": rcv.url + "/hook", "secret_env": "GP_TEST_SECRET"}},
+        {"name": "dt", "dingtalk": {"url": rcv.url + "/dingtalk?access_token=tok", "secret_env": "GP_TEST_SECRET",
+                                    "at_mobiles": ["13800000000"]}},
+        {"name": "wc", "wecom": {"url": rcv.url + "/wecom?key=k"}}]
+    robot = {"matchers": ['kind="overdue"'], "group_by": ["case"], "continue": True}
+    cfg = write_config(tmp_path / "notify.yaml", rcv, {
+        "receiver": "hook", "group_by": ["district"], "group_wait": "0s",
+        "routes": [robot | {"receiver": "dt"}, robot | {"receiver": "wc"},
+                   {"matchers": ['kind="overdue"'], "receiver": "hook"}]}, receivers=receivers)
+    s = s.replace(notify_config=cfg)
+    alerts = _burst(s, 10_000, now_ms() - 65_000, spread_ms=5000)
+    notifier = NotifierProcess(s, GP_TEST_SECRET=SECRET)
+    try:
+        t0 = time.monotonic()
+        _send_alerts(s, alerts)
+        print(f"\n10,000 alerts written in {time.monotonic() - t0:.1f} s")
+        want = {a.id for a in alerts}
+
+        def covered(receiver: str) -> set[str]:
+            return {a["id"] for n in logged(s).values() if n["receiver"] == receiver and n["status"] == "sent"
+                    for a in n["alerts"]}
+
+        wait_for(lambda: all(covered(r) >= want for r in ("hook", "dt", "wc")), notifier, timeout=600,
+                 what="every alert in a sent notification of every receiver")
+        for path in ("/dingtalk", "/wecom"):
+            reqs = rcv.requests(path)
+            peak = _max_in_window([r["t"] for r in reqs])
+            print(f"{path}: {len(reqs)} messages for 10,000 notifications, at most {peak} in 60 s")
+            assert peak <= 20
+        for r in rcv.requests("/wecom"):
+            assert len(r["json"]["markdown"]["content"].encode()) <= 4096
+        dt = rcv.requests("/dingtalk")[0]
+        q = dict(p.split("=", 1) for p in dt["query"].split("&"))
+        assert q["access_token"] == "tok" and q["sign"] == signing.dingtalk_sign(SECRET, int(q["timestamp"]))
+        assert dt["json"]["at"]["atMobiles"] == ["13800000000"]
+        _, hook_ids = _keys_and_alerts(rcv.requests("/hook"))
+        assert hook_ids >= want  # the webhook's groups (by district) carry every alert too
+        assert notifier.alive()
+    finally:
+        notifier.stop()
+        rcv.stop()
+
+
+def test_poison_on_every_topic_is_dead_lettered_and_the_notifier_goes_on(kafka_bootstrap, redis_url,
+                                                                         topic_prefix, tmp_path):
+    from gridpulse.schemas import decode_deadletter
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    rcv = Receiver(tmp_path / "got.jsonl")
+    cfg = write_config(tmp_path / "notify.yaml", rcv, {"receiver": "hook", "group_by": ["case"], "group_wait": "0s"})
+    s = s.replace(notify_config=cfg)
+    notifier = NotifierProcess(s, GP_TEST_SECRET=SECRET)
+    good = live_alert(1, now_ms() - 61_000)
+    bad = [b"\xff\xfe", b"", None, b"{", b'{"v":1,"id":"x"}', b"[1,2]"]
+    items = [(t, b"k", v) for t in ("alerts", "alert-acks", "silences", "notify-log") for v in bad]
+    items.append(("alerts", b"wrong-key", encode(good)))
+    items.append(("alerts", good.id.encode(), encode(good)))
+    try:
+        asyncio.run(_send_raw(s, items))
+        wait_for(lambda: any(good.id in r["raw"].decode() for r in rcv.requests("/hook")), notifier,
+                 what="the valid alert after the poison")
+        letters = [decode_deadletter(r.value) for r in asyncio.run(_read_topic(s, "deadletter"))]
+        where = Counter(d.topic.removeprefix(s.topic_prefix) for d in letters)
+        assert where == {"alerts": 7, "alert-acks": 6, "silences": 6, "notify-log": 6}, where
+        assert any("key b'wrong-key' is not the value's id" in d.reason for d in letters)
+        assert notifier.alive()
+    finally:
+        notifier.stop()
+        rcv.stop()
