@@ -29,6 +29,10 @@ from .route import Route, group_key
 from .silences import Silences
 
 
+#: Most alerts one notification carries (a larger flush is sent in parts).
+MAX_PART = 500
+
+
 @dataclass
 class Group:
     """One aggregation group of one route."""
@@ -163,12 +167,10 @@ class Dispatcher:
                 break
             _, _, gk = heapq.heappop(self._heap)
             g = self.groups[gk]
-            d = self._flush(g, at, wall, logged)
-            if d is not None:
-                out.append(d)
+            out.extend(self._flush(g, at, wall, logged))
         return out
 
-    def _flush(self, g: Group, at: int, wall: int, logged) -> Decision | None:
+    def _flush(self, g: Group, at: int, wall: int, logged) -> list[Decision]:
         opts = g.route.opts
         g.flushed = True
         seen = [t for t in g.alerts.values() if t.ts <= at]
@@ -177,12 +179,12 @@ class Dispatcher:
             if t.resolved_at is None and t.ts + self.cfg.resolve_timeout_ms <= at:
                 del g.alerts[t.fp]
         seen = [t for t in seen if t.fp in g.alerts]
-        decision = None
+        decisions: list[Decision] = []
         if seen and muted(opts.mute_windows, self.cfg.mute_windows, at, self.calendar) is None:
-            decision = self._decide(g, at, wall, seen, logged)
+            decisions = self._decide(g, at, wall, seen, logged)
         # Resolved alerts leave the group once a flush has seen them (told or not).
         for t in seen:
-            if t.resolved_at is not None and t.resolved_at <= at and (decision is not None or g.last is None
+            if t.resolved_at is not None and t.resolved_at <= at and (decisions or g.last is None
                                                                        or t.fp not in g.last.firing):
                 del g.alerts[t.fp]
         if g.alerts:
@@ -190,9 +192,9 @@ class Dispatcher:
         else:
             g.next_flush = None
             del self.groups[g.key]
-        return decision
+        return decisions
 
-    def _decide(self, g: Group, at: int, wall: int, seen: list[Tracked], logged) -> Decision | None:
+    def _decide(self, g: Group, at: int, wall: int, seen: list[Tracked], logged) -> list[Decision]:
         opts = g.route.opts
         shown: list[Tracked] = []
         for t in seen:
@@ -204,33 +206,45 @@ class Dispatcher:
         firing = {t.fp for t in shown if t.firing_at(at)}
         resolved = {t.fp for t in shown if not t.firing_at(at)}
         shown.sort(key=lambda t: (t.ts, t.alert.id))
-        alerts = [NotifiedAlert(id=t.alert.id, fingerprint=t.fp, status=t.status_at(at)) for t in shown]
-        key = notification_key(opts.receiver, g.key, at, alerts)
-        state = logged(key)
-        if state is None:
+        # A flush of a very large group goes out in parts (each its own notification and
+        # key), so no request and no log record grows without bound.
+        parts = [shown[i:i + MAX_PART] for i in range(0, len(shown), MAX_PART)] or [[]]
+        notes = []
+        for part in parts:
+            alerts = [NotifiedAlert(id=t.alert.id, fingerprint=t.fp, status=t.status_at(at)) for t in part]
+            key = notification_key(opts.receiver, g.key, at, alerts)
+            notes.append((key, alerts, part, logged(key)))
+        states = {st for *_, st in notes}
+        if states == {None}:
             unacked = {t.fp for t in shown if t.firing_at(at) and (t.acked_at is None or t.acked_at > wall)}
             reason = dedup.needs_update(g.last, firing, resolved, unacked, at, opts.repeat_interval,
                                         opts.send_resolved)
             if reason is None:
-                return None
+                return []
             if reason == dedup.ALL_RESOLVED and not opts.send_resolved:
                 g.last = dedup.Sent(frozenset(), frozenset(resolved), at)
-                return None
-        elif state == "failed":
-            return None  # failed for good: the next flush notifies afresh (g.last unchanged)
+                return []
+        elif states == {"failed"}:
+            return []  # failed for good: the next flush notifies afresh (g.last unchanged)
         else:
             reason = "logged"
-        if not opts.send_resolved:
-            alerts = [a for a in alerts if a.status == "firing"]
-            shown = [t for t in shown if t.firing_at(at)]
         g.last = dedup.Sent(frozenset(firing), frozenset(resolved), at)
-        if state == "sent":
+        if states == {"sent"}:
             g.confirmed = g.last
-        if state is not None:
-            return None  # in the log already: sent, failed for good, or in flight (resent from the log)
-        note = Notification(key=key, receiver=opts.receiver, group_key=g.key, group_labels=g.labels,
-                            at=at, reason=reason, alerts=alerts, decided=wall)
-        return Decision(note, g, shown)
+        out = []
+        for key, alerts, part, state in notes:
+            if state is not None or not alerts:
+                continue  # in the log already: sent, failed for good, or in flight (resent from the log)
+            if not opts.send_resolved:
+                keep = [i for i, a in enumerate(alerts) if a.status == "firing"]
+                alerts, part = [alerts[i] for i in keep], [part[i] for i in keep]
+            if not alerts:
+                continue
+            note = Notification(key=key, receiver=opts.receiver, group_key=g.key, group_labels=g.labels,
+                                at=at, reason=reason if reason != "logged" else dedup.FIRST, alerts=alerts,
+                                decided=wall)
+            out.append(Decision(note, g, part))
+        return out
 
     def delivered(self, d: Decision, ok: bool) -> None:
         """A decision's delivery ended: a failure makes the next flush notify afresh."""

@@ -125,7 +125,7 @@ def load_receiver(node: Node, env: dict, base: Path, entries: list) -> Receiver:
         concurrency=n.integer("concurrency", 4, 1, 64),
         rate=rate, rate_window_ms=window,
         max_age_ms=n.duration("max_age", 3_600_000, lo_ms=1000),
-        max_alerts=n.integer("max_alerts", 0 if kind != "webhook" else 500, 0, 100_000),
+        max_alerts=n.integer("max_alerts", 0, 0, 100_000),
         lang=n.text("lang", "zh", pattern="zh|en", what="zh or en"),
         at_mobiles=tuple(n.texts("at_mobiles", [], check=_mobile)) if kind in ("dingtalk", "wecom") else (),
         merge=merge, max_bytes=max_bytes)

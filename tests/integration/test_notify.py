@@ -220,11 +220,12 @@ def test_ten_thousand_alerts_keep_every_receiver_within_its_rate_limit(kafka_boo
         {"name": "wc", "wecom": {"url": rcv.url + "/wecom?key=k"}}]
     robot = {"matchers": ['kind="overdue"'], "group_by": ["case"], "continue": True}
     cfg = write_config(tmp_path / "notify.yaml", rcv, {
-        "receiver": "hook", "group_by": ["district"], "group_wait": "0s",
+        "receiver": "hook", "group_by": ["district"], "group_wait": "0s", "group_interval": "10s",
         "routes": [robot | {"receiver": "dt"}, robot | {"receiver": "wc"},
                    {"matchers": ['kind="overdue"'], "receiver": "hook"}]}, receivers=receivers)
     s = s.replace(notify_config=cfg)
-    alerts = _burst(s, 10_000, now_ms() - 65_000, spread_ms=5000)
+    # Dated so their flushes fall due one after another over ~5 s as the clock moves.
+    alerts = _burst(s, 10_000, now_ms() - 58_000, spread_ms=5000)
     notifier = NotifierProcess(s, GP_TEST_SECRET=SECRET)
     try:
         t0 = time.monotonic()
