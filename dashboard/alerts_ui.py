@@ -22,7 +22,7 @@ from gridpulse.city import CityModel
 from gridpulse.clock import fmt_local
 from gridpulse.settings import Settings
 
-from . import api_alerts
+from . import api_alerts, api_notify, notify_ui
 from .ack_sink import AckSink
 from .api import ApiError
 from .checks import accepts, area_code, choice, count, lang, matches, record
@@ -44,11 +44,12 @@ def _area_name(city: CityModel, code: str | None, lang: str) -> str:
     return (getattr(a, "name_en", "") or a.name) if lang == "en" else a.name
 
 
-def table(alerts: list[dict], city: CityModel, tz: str, lang: str) -> html.Table:
-    """The alerts as table rows: time, kind, area, subject, status, acks, action."""
+def table(alerts: list[dict], city: CityModel, tz: str, lang: str, notes: dict | None = None) -> html.Table:
+    """The alerts as table rows: time, kind, area, subject, status, acks, action (and, given
+    ``notes``, the notifications that carried each alert: notify_ui.py)."""
     T = ui(lang)
     head = [T["a_time"], T["a_kind"], T["a_area"], T["a_subject"], T["a_status"], T["a_acks"],
-            T["a_action"]]
+            T["a_action"]] + ([notify_ui.words(lang)["notes"]] if notes is not None else [])
     rows = []
     for a in alerts:
         acks = [html.Div(className="ack-item", children=[
@@ -70,7 +71,8 @@ def table(alerts: list[dict], city: CityModel, tz: str, lang: str) -> html.Table
             html.Td(html.Span(T[f"st_{a['status']}"], className=f"al-st al-st-{a['status']}")),
             html.Td(acks, className="al-acks"),
             html.Td(action),
-        ]))
+        ] + ([html.Td(notify_ui.cell(notes.get(a["id"], []), tz, lang), className="al-notes")]
+             if notes is not None else [])))
     return html.Table(className="al-table wk-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)])
 
@@ -80,6 +82,10 @@ class AlertsPage:
 
     def __init__(self, board: AlertBoard, city: CityModel, tz: str) -> None:
         self.board, self.city, self.tz = board, city, tz
+
+    def notes(self, rows: list[dict]) -> dict:
+        """The notifications of the alerts shown (notify_ui.py)."""
+        return notify_ui.notes_by_alert(self.board.r, self.board.k, [a["id"] for a in rows])
 
     def filters(self, query: dict) -> dict:
         """The filters of the page's URL ``query``, checked as ``/api/alerts`` checks them
@@ -98,6 +104,10 @@ class AlertsPage:
     def rows(self, f: dict) -> list[dict]:
         kinds = {k for k in (f.get("kind") or "").split(",") if k} or None
         return self.board.latest(ROWS, area=f.get("area"), kinds=kinds, status=f.get("status"))
+
+    def _table(self, f: dict, lang: str) -> html.Table:
+        rows = self.rows(f)
+        return table(rows, self.city, self.tz, lang, self.notes(rows))
 
     def _header(self, lang: str) -> html.Header:
         T = ui(lang)
@@ -132,7 +142,8 @@ class AlertsPage:
                     html.Span(T["a_filter"].format(f=shown), className="al-filter"),
                     html.Span("", id="alerts-count", className="al-count"),
                     html.Span("", id="ack-note", className="ack-note")]),
-                html.Div(id="alerts-table", children=table(self.rows(f), self.city, self.tz, lang)),
+                html.Div(id="alerts-table", children=self._table(f, lang)),
+                notify_ui.panel(self.board.r, self.board.k, self.tz, lang),
             ]),
             html.Div(id="ack-dialog", className="ack-dialog hidden",
                      **{"data-need-by": T["a_need_by"], "data-sent": T["a_sent"]}, children=[
@@ -169,8 +180,14 @@ def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=
         f = f or {}
         rows = page.rows(f)
         lang = f.get("lang") or "zh"
-        return table(rows, city, settings.timezone, lang), ui(lang)["a_count"].format(n=len(rows))
+        return (table(rows, city, settings.timezone, lang, page.notes(rows)),
+                ui(lang)["a_count"].format(n=len(rows)))
 
     sink = AckSink(settings)
     api_alerts.register(app.server, board, city, sink)
+    # The notifier's silences and log (issue 12): API and the page's panel.
+    from .notify_sink import SilenceSink
+    silences = SilenceSink(settings, view.r)
+    api_notify.register(app.server, view.r, view.k, silences)
+    notify_ui.register(app, view.r, view.k, silences, settings.timezone)
     return sink
