@@ -3,8 +3,8 @@
 An entry is a URL: scheme, host (``*.example.com`` for its subdomains), optional port
 (``*`` for any) and an optional path prefix. A receiver URL must match one. Loopback,
 link-local, unspecified and cloud metadata hosts are never matched by a wildcard: only an
-entry naming that very host lets one through. (A name that resolves to such an address
-is checked again at send time, by notify/http.py.)
+entry naming that very host lets one through. Not done yet: a listed host *name* that
+resolves to such an address is not refused at send time (docs/notify.md, "Limits").
 """
 
 from __future__ import annotations
