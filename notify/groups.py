@@ -42,7 +42,14 @@ class Group:
     labels: dict[str, str]
     alerts: dict[str, Tracked] = field(default_factory=dict)
     next_flush: int | None = None
+    first_ts: int | None = None  # earliest alert's time (the first flush waits from it)
     flushed: bool = False
+    # Until when a flush would decide as the last one did: nothing new in the group
+    # (``dirty``), no global change (``epoch``: silences, inhibition sources), and no
+    # alert of it starting, resolving or timing out, no repeat falling due, before it.
+    dirty: bool = True
+    epoch: int = -1
+    stable_until: int = 0
     last: dedup.Sent | None = None
     confirmed: dedup.Sent | None = None  # the last one delivered (a failure rolls back to it)
 
@@ -79,6 +86,8 @@ class Dispatcher:
         self._by_clock: dict[str, list[Tracked]] = {}  # clock id -> its alerts
         self._acks: dict[str, int] = {}  # alert id -> earliest acknowledgement (wall ms)
         self._heap: list[tuple[int, int, str]] = []
+        self._epoch = 0
+        self._changes: list[tuple] = []  # (event time, seq, inhibition buckets or None for all)
         self._seq = 0
         self.now = 0
         self.ingested = self.late = 0
@@ -103,7 +112,11 @@ class Dispatcher:
         if "clock_id" in t.labels:
             self._by_clock.setdefault(t.labels["clock_id"], []).append(t)
         self.ingested += 1
-        self.inhibitor.add(t)
+        t.sources = self.inhibitor.add(t)
+        if t.sources:
+            self._change_at(t.ts, t.sources)
+            if t.resolved_at is not None:
+                self._change_at(t.resolved_at, t.sources)
         for route in self.cfg.route.match(t.labels):
             glabels = route.group_labels(t.labels)
             gk = group_key(route, glabels)
@@ -111,11 +124,11 @@ class Dispatcher:
             if g is None:
                 g = self.groups[gk] = Group(route, gk, glabels)
             g.alerts[t.fp] = t
+            g.dirty = True
             t.groups.append(gk)
-            if not g.flushed:
-                first = min(x.ts for x in g.alerts.values()) + route.opts.group_wait
-                if g.next_flush is None or first < g.next_flush:
-                    self._schedule(g, first)
+            if not g.flushed and (g.first_ts is None or t.ts < g.first_ts):
+                g.first_ts = t.ts
+                self._schedule(g, t.ts + route.opts.group_wait)
 
     def _resolve(self, a: Alert) -> None:
         # A clock's resolution ends every alert of that clock that fired before it.
@@ -125,6 +138,39 @@ class Dispatcher:
         for t in self._by_clock.get(cid, ()):
             if t.ts <= a.ts and t.resolved_at is None:
                 t.resolved_at = a.ts
+                self._touch(t)
+                if t.sources:
+                    self._change_at(a.ts, t.sources)
+
+    def _touch(self, t: Tracked) -> None:
+        for gk in t.groups:
+            g = self.groups.get(gk)
+            if g is not None:
+                g.dirty = True
+
+    def _change_at(self, at: int, buckets: list | None = None) -> None:
+        """Something changes at event time ``at``: for the targets of inhibition ``buckets``
+        (a source starts or ends), or for everyone (None: a silence starts or ends)."""
+        if at <= self.now:
+            self._apply_change(buckets)
+        else:
+            self._seq += 1
+            heapq.heappush(self._changes, (at, self._seq, buckets))
+
+    def _apply_change(self, buckets: list | None) -> None:
+        if buckets is None:
+            self._epoch += 1
+            return
+        for b in buckets:
+            for t in self.inhibitor.targets_of(b):
+                self._touch(t)
+
+    def silence(self, s) -> None:
+        """Add or replace a silence (its start and end change what flushes decide)."""
+        self.silences.put(s)
+        self._epoch += 1
+        for at in (s.start, s.end):
+            self._change_at(at)
 
     def ack(self, ack: AlertAck) -> None:
         """Someone acknowledged an alert: it is never repeated again."""
@@ -133,6 +179,7 @@ class Dispatcher:
         t = self.alerts.get(ack.alert)
         if t is not None:
             t.acked_at = self._acks[ack.alert]
+            self._touch(t)
 
     def _schedule(self, g: Group, at: int) -> None:
         g.next_flush = at
@@ -166,6 +213,8 @@ class Dispatcher:
             if at is None or at > self.now:
                 break
             _, _, gk = heapq.heappop(self._heap)
+            while self._changes and self._changes[0][0] <= at:
+                self._apply_change(heapq.heappop(self._changes)[2])
             g = self.groups[gk]
             out.extend(self._flush(g, at, wall, logged))
         return out
@@ -173,6 +222,9 @@ class Dispatcher:
     def _flush(self, g: Group, at: int, wall: int, logged) -> list[Decision]:
         opts = g.route.opts
         g.flushed = True
+        if not g.dirty and g.epoch == self._epoch and at < g.stable_until:
+            self._schedule(g, at + opts.group_interval)  # nothing could decide otherwise
+            return []
         seen = [t for t in g.alerts.values() if t.ts <= at]
         # Alerts that fired longer ago than resolve_timeout and never resolved leave quietly.
         for t in seen:
@@ -182,6 +234,8 @@ class Dispatcher:
         decisions: list[Decision] = []
         if seen and muted(opts.mute_windows, self.cfg.mute_windows, at, self.calendar) is None:
             decisions = self._decide(g, at, wall, seen, logged)
+            g.dirty, g.epoch = False, self._epoch
+            g.stable_until = self._stable_until(g, at)
         # Resolved alerts leave the group once a flush has seen them (told or not).
         for t in seen:
             if t.resolved_at is not None and t.resolved_at <= at and (decisions or g.last is None
@@ -193,6 +247,15 @@ class Dispatcher:
             g.next_flush = None
             del self.groups[g.key]
         return decisions
+
+    def _stable_until(self, g: Group, at: int) -> int:
+        """The first event time after ``at`` at which this group's flush may decide otherwise."""
+        nxt = (g.last.at + g.route.opts.repeat_interval) if g.last else 1 << 62
+        for t in g.alerts.values():
+            for x in (t.ts, t.resolved_at, t.ts + self.cfg.resolve_timeout_ms if t.resolved_at is None else None):
+                if x is not None and at < x < nxt:
+                    nxt = x
+        return nxt
 
     def _decide(self, g: Group, at: int, wall: int, seen: list[Tracked], logged) -> list[Decision]:
         opts = g.route.opts

@@ -86,6 +86,8 @@ class Tracked:
     acked_at: int | None = None
     late: bool = False
     groups: list = field(default_factory=list)
+    targets: list = field(default_factory=list)  # (inhibit rule, equal-label values) that may mute it
+    sources: list = field(default_factory=list)  # (inhibit rule, equal-label values) it mutes in
 
     @classmethod
     def of(cls, a: Alert, arrived: int = 0) -> "Tracked":

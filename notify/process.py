@@ -132,7 +132,7 @@ class Notifier:
             self.acks.append(value)
             self.disp.ack(value)
         elif logical == SILENCES:
-            self.silences.put(value)
+            self.disp.silence(value)
             await self.store.mirror_silence(value)
         else:
             self._log_record(value)
@@ -193,6 +193,7 @@ class Notifier:
         self.cfg = cfg
         self.render = Render(self.s.timezone, cfg.external_url, self.render.names)
         disp = Dispatcher(cfg, self.calendar, self.silences, self.keep_ms)
+        disp._epoch = self.disp._epoch + 1  # noqa: SLF001 - every group decides afresh
         for a in self.alerts_raw.values():
             disp.ingest(a)
         for ack in self.acks:
