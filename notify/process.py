@@ -46,7 +46,7 @@ from .store import Store
 from .text import Namer
 
 log = logging.getLogger("gridpulse.notify")
-TICK_S = 0.2
+TICK_S = 0.05  # how often the clock is read and due flushes run (latency: docs/performance.md)
 RELOAD_CHECK_S = 2.0
 _KEY_FIELD = {ALERTS: "id", ALERT_ACKS: "alert", SILENCES: "id", NOTIFY_LOG: "key"}
 _DECODE = {ALERTS: decode_alert, ALERT_ACKS: decode_ack, SILENCES: decode_silence, NOTIFY_LOG: decode_notification}
@@ -230,7 +230,7 @@ class Notifier:
             caught_up = False
             last_tick = last_reload = 0.0
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=10_000)
+                batch = await consumer.getmany(timeout_ms=20, max_records=10_000)
                 for tp, recs in batch.items():
                     logical = topics[tp.topic]
                     for rec in recs:
