@@ -245,7 +245,7 @@ class Notifier:
                 mono = time.monotonic()
                 if mono - last_tick >= TICK_S:
                     last_tick = mono
-                    await self._tick()
+                    await self._tick(consumer, [tp for tp in tps if topics[tp.topic] == ALERTS])
                 if self.reload_wanted or mono - last_reload >= RELOAD_CHECK_S:
                     last_reload = mono
                     mtime = self._file_mtime()
@@ -284,11 +284,21 @@ class Notifier:
                     s.add_pending(notes)
         self.pending.clear()
 
-    async def _tick(self) -> None:
+    async def _tick(self, consumer, alert_tps) -> None:
+        # The watermarks first, then the alerts topic read to where it ends now: every
+        # alert the worker wrote before saving those watermarks is then taken (it writes
+        # them first), so no flush up to the clock can miss one (clock.py).
         wms = await clk.case_watermarks(self.redis, self.keys)
         wall = now_ms()
-        self.now = clk.event_clock(wms, self.newest_alert, self.lateness, wall, self.s.notify_live_window_s * 1000,
-                                   self.now)
+        target = clk.event_clock(wms, self.newest_alert, self.lateness, wall, self.s.notify_live_window_s * 1000,
+                                 self.now)
+        ends = await consumer.end_offsets(alert_tps)
+        for tp, end in ends.items():
+            while await consumer.position(tp) < end:
+                for part, recs in (await consumer.getmany(tp, timeout_ms=200, max_records=10_000)).items():
+                    for rec in recs:
+                        await self.take(ALERTS, rec)
+        self.now = target
         decisions = self.disp.advance(self.now, wall, self.logged.get)
         self.dispatch(decisions)
         if self.now:
