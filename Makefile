@@ -1,18 +1,19 @@
 # The two commands: `make up` runs the whole system, `make test` runs every test.
 # Each creates the virtual environment it needs (Python 3.11+ is all a machine needs;
-# `make test` also installs Debian's chromium and CJK fonts for the browser tests).
+# `make test` also installs Debian's chromium and CJK fonts for the browser tests, and
+# prometheus-alertmanager for the notifier's test against a real Alertmanager).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test test-unit browser clean
+.PHONY: up test test-unit browser alertmanager clean
 
 up: $(STAMP)
 	$(BIN)/gridpulse up
 
-test: $(STAMP) browser
+test: $(STAMP) browser alertmanager
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -27,6 +28,9 @@ $(STAMP): pyproject.toml
 
 browser:
 	@sh scripts/ensure_browser.sh
+
+alertmanager:
+	@sh scripts/ensure_alertmanager.sh
 
 clean:
 	rm -rf $(VENV) test-output .gridpulse

@@ -23,7 +23,7 @@ from gridpulse.clock import fmt_local, now_ms
 from gridpulse.settings import Settings
 from gridpulse.views import UNREACHABLE
 
-from . import api_alerts
+from . import api_alerts, api_notify, notify_ui
 from .ack_sink import AckSink
 from .api import ApiError, RedisWatch
 from .checks import accepts, area_code, choice, count, lang, matches, record
@@ -46,11 +46,12 @@ def _area_name(city: CityModel, code: str | None, lang: str) -> str:
     return (getattr(a, "name_en", "") or a.name) if lang == "en" else a.name
 
 
-def table(alerts: list[dict], city: CityModel, tz: str, lang: str) -> html.Table:
-    """The alerts as table rows: time, kind, area, subject, status, acks, action."""
+def table(alerts: list[dict], city: CityModel, tz: str, lang: str, notes: dict | None = None) -> html.Table:
+    """The alerts as table rows: time, kind, area, subject, status, acks, action (and, given
+    ``notes``, the notifications that carried each alert: notify_ui.py)."""
     T = ui(lang)
     head = [T["a_time"], T["a_kind"], T["a_area"], T["a_subject"], T["a_status"], T["a_acks"],
-            T["a_action"]]
+            T["a_action"]] + ([notify_ui.words(lang)["notes"]] if notes is not None else [])
     rows = []
     for a in alerts:
         acks = [html.Div(className="ack-item", children=[
@@ -72,7 +73,8 @@ def table(alerts: list[dict], city: CityModel, tz: str, lang: str) -> html.Table
             html.Td(html.Span(T[f"st_{a['status']}"], className=f"al-st al-st-{a['status']}")),
             html.Td(acks, className="al-acks"),
             html.Td(action),
-        ]))
+        ] + ([html.Td(notify_ui.cell(notes.get(a["id"], []), tz, lang), className="al-notes")]
+             if notes is not None else [])))
     return html.Table(className="al-table wk-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)])
 
@@ -109,6 +111,10 @@ class AlertsPage:
         kinds = {k for k in (f.get("kind") or "").split(",") if k} or None
         return self.board.latest(ROWS, area=f.get("area"), kinds=kinds, status=f.get("status"))
 
+    def notes(self, rows: list[dict]) -> dict:
+        """The notifications of the alerts shown (notify_ui.py)."""
+        return notify_ui.notes_by_alert(self.board.r, self.board.k, [a["id"] for a in rows])
+
     def _header(self, lang: str, status: bool = False) -> html.Header:
         T = ui(lang)
         wall_href = "/?lang=en" if lang == "en" else "/"
@@ -129,7 +135,7 @@ class AlertsPage:
         if fresh is not None and not self.board.known(fresh):
             return no_data(lang), None
         rows = self.rows(f)
-        return table(rows, self.city, self.tz, lang), len(rows)
+        return table(rows, self.city, self.tz, lang, self.notes(rows)), len(rows)
 
     def page(self, _match, query: dict) -> html.Div:
         lang = lang_of(query)
@@ -153,6 +159,7 @@ class AlertsPage:
                     html.Span("", id="alerts-count", className="al-count"),
                     html.Span("", id="ack-note", className="ack-note")]),
                 html.Div(id="alerts-table", children=content),
+                notify_ui.panel(self.board.r, self.board.k, self.tz, lang),
             ]),
             html.Div(id="ack-dialog", className="ack-dialog hidden",
                      **{"data-need-by": T["a_need_by"], "data-sent": T["a_sent"]}, children=[
@@ -204,4 +211,9 @@ def register(app: Dash, pages, view, city: CityModel, settings: Settings, walls=
 
     sink = AckSink(settings)
     api_alerts.register(app.server, board, city, sink, watch)
+    # The notifier's silences and log (issue 12): API and the page's panel.
+    from .notify_sink import SilenceSink
+    silences = SilenceSink(settings, view.r)
+    api_notify.register(app.server, view.r, view.k, silences)
+    notify_ui.register(app, view.r, view.k, silences, settings.timezone)
     return sink

@@ -1,4 +1,4 @@
-"""The ``gridpulse`` command: up, worker, simulate, replay, dashboard, kpi, case, deadletter, settings."""
+"""The ``gridpulse`` command: up, worker, notify, silence, simulate, replay, dashboard, kpi, case, deadletter, settings."""
 
 from __future__ import annotations
 
@@ -62,6 +62,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = faust.Worker(app, loglevel=args.loglevel or s.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """Run the notifier, check a configuration file, or show the notification log."""
+    if args.cmd_nt == "check":
+        from notify.commands import check
+        return check(args.file)
+    s = _settings()
+    if args.cmd_nt == "log":
+        from notify.commands import cmd_log
+        _need(s.redis_url, "REDIS_URL")
+        return cmd_log(s, args)
+    from notify.process import run
+    _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP")
+    _need(s.redis_url, "REDIS_URL")
+    return run(s)
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    """Add, list or expire silences (written to and read from the silences topic)."""
+    from notify.commands import cmd_silence as run_silence
+    s = _settings()
+    _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP")
+    return run_silence(s, args)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -248,6 +272,33 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run a stream-processing worker")
     w.add_argument("--loglevel", type=_like("loglevel"), help="default: GRIDPULSE_LOGLEVEL")
     w.set_defaults(func=cmd_worker)
+    nt = sub.add_parser("notify", help="run the notifier (alerts to webhooks, DingTalk, WeCom, Alertmanager)")
+    nts = nt.add_subparsers(dest="cmd_nt")
+    nc = nts.add_parser("check", help="validate a notifier configuration file without running")
+    nc.add_argument("file")
+    nl = nts.add_parser("log", help="the notification log, newest first")
+    nl.add_argument("--alert", help="only notifications that carried this alert id")
+    nl.add_argument("--receiver")
+    nl.add_argument("--status", choices=["pending", "sent", "failed"])
+    nl.add_argument("--limit", type=int, default=50)
+    nl.add_argument("--json", action="store_true", help="one JSON document a line")
+    nt.set_defaults(func=cmd_notify, cmd_nt=None)
+    sl = sub.add_parser("silence", help="add, list or expire silences")
+    sls = sl.add_subparsers(dest="cmd_sil", required=True)
+    sa = sls.add_parser("add", help="silence the alerts all the matchers match")
+    sa.add_argument("matcher", nargs="+", help='label matchers: district="330203" kind=~"overdue|escalation"')
+    sa.add_argument("--creator", required=True, help="who (a name and post)")
+    sa.add_argument("--comment", default="")
+    sa.add_argument("--start", help="ISO time, city time if no offset (default: now)")
+    span = sa.add_mutually_exclusive_group()
+    span.add_argument("--duration", default="2h", help="e.g. 2h, 1d (default 2h)")
+    span.add_argument("--end", help="ISO time, city time if no offset")
+    sll = sls.add_parser("ls", help="the silences (active and pending; --all: expired too)")
+    sll.add_argument("--all", action="store_true")
+    sll.add_argument("--json", action="store_true")
+    se = sls.add_parser("expire", help="end a silence now")
+    se.add_argument("id")
+    sl.set_defaults(func=cmd_silence)
     sm = sub.add_parser("simulate", help="run the terminal simulator")
     sm.add_argument("--terminals", type=_like("sim_terminals"))
     sm.add_argument("--speed", type=_like("sim_speed"), help="simulated seconds per real second")

@@ -115,6 +115,35 @@ class Keys:
         ``gridpulse.freshness``)."""
         return f"{self.prefix}workers"
 
+    def notify_log(self) -> str:
+        """Hash: notification key -> JSON ``Notification`` (the notifier's log, as read from
+        the ``notify-log`` topic, without request bodies)."""
+        return f"{self.prefix}notify:log"
+
+    def notify_log_ts(self) -> str:
+        """Sorted set: notification key scored by when it was decided (wall ms)."""
+        return f"{self.prefix}notify:log:ts"
+
+    def notify_alert(self, alert: str) -> str:
+        """Set: keys of the notifications that carried one alert."""
+        return f"{self.prefix}notify:alert:{alert}"
+
+    def notify_claim(self, key: str) -> str:
+        """String: the replica sending notification ``key`` (leased), then ``done:<status>``."""
+        return f"{self.prefix}notify:claim:{key}"
+
+    def notify_rate(self, receiver: str) -> str:
+        """Sorted set: a receiver's requests of the last rate window (shared by replicas)."""
+        return f"{self.prefix}notify:rate:{receiver}"
+
+    def notify_silences(self) -> str:
+        """Hash: silence id -> JSON ``Silence`` (newest version, from the ``silences`` topic)."""
+        return f"{self.prefix}notify:silences"
+
+    def notify_state(self) -> str:
+        """Hash: the notifier's ``clock``, ``config`` digest, counters and replicas' heartbeats."""
+        return f"{self.prefix}notify:state"
+
     def pattern(self) -> str:
         """Glob matching every key under this prefix."""
         return f"{self.prefix}*"

@@ -120,6 +120,69 @@ class AlertAck(Struct, kw_only=True, omit_defaults=True):
     comment: Annotated[str, Meta(max_length=500)] = ""
 
 
+MatchOp = Literal["=", "!=", "=~", "!~"]
+
+
+class SilenceMatcher(Struct, kw_only=True):
+    """One matcher of a silence: ``name`` (a label), ``op`` and ``value`` (a regex for
+    ``=~``/``!~``, anchored at both ends as Alertmanager's are)."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    op: MatchOp = "="
+    value: Annotated[str, Meta(max_length=256)] = ""
+
+
+class Silence(Struct, kw_only=True, omit_defaults=True):
+    """A silence: alerts its matchers all match are not notified between ``start`` and
+    ``end``; topic ``silences`` (compacted), keyed by ``id``. Expiring one writes it
+    again with ``end`` = the moment it was expired."""
+
+    v: Literal[1] = 1
+    id: Ident
+    matchers: Annotated[list[SilenceMatcher], Meta(min_length=1, max_length=32)]
+    start: EpochMs
+    end: EpochMs
+    creator: Annotated[str, Meta(min_length=1, max_length=64)]
+    comment: Annotated[str, Meta(max_length=500)] = ""
+    created: EpochMs  # wall clock, when it was first written
+    updated: EpochMs  # wall clock, when this version was written (an expiry, an edit)
+
+
+NotifyStatus = Literal["pending", "sent", "failed"]
+
+
+class NotifiedAlert(Struct, kw_only=True, array_like=True):
+    """One alert as a notification carried it: ``[id, fingerprint, status]``."""
+
+    id: Ident
+    fingerprint: Annotated[str, Meta(min_length=16, max_length=16)]
+    status: Literal["firing", "resolved"]
+
+
+class Notification(Struct, kw_only=True, omit_defaults=True):
+    """One notification of the notifier and where its delivery stands; topic
+    ``notify-log`` (compacted), keyed by ``key``, the idempotency key every attempt
+    carries. Decided on event time (``at``), so a replayed day gives the same keys."""
+
+    v: Literal[1] = 1
+    key: Annotated[str, Meta(min_length=32, max_length=32, pattern=r"^[0-9a-f]+$")]
+    receiver: Annotated[str, Meta(min_length=1, max_length=64)]
+    group_key: Annotated[str, Meta(max_length=2000)]
+    group_labels: dict[str, str] = {}
+    at: EpochMs  # event time of the flush that decided it
+    reason: Annotated[str, Meta(max_length=64)]
+    alerts: Annotated[list[NotifiedAlert], Meta(max_length=100_000)]
+    status: NotifyStatus = "pending"
+    attempts: int = 0
+    message: str = ""  # key of the request that carried it (robots merge several)
+    decided: int = 0  # wall clock when first decided
+    sent: int = 0  # wall clock of the 2xx (or of the final failure)
+    latency_ms: int = 0  # from the newest alert's arrival at the notifier to the 2xx
+    error: Annotated[str, Meta(max_length=1000)] = ""
+    replica: str = ""
+    body: bytes = b""  # while pending: the exact request body (a restart resends it)
+
+
 class Tick(Struct, kw_only=True):
     """The city clock reached ``ts``; topic ``case-events``, written by the workers to a
     partition whose own events lag behind the others (docs/contract.md, "now")."""
@@ -195,10 +258,13 @@ _alert_decoder = msgspec.json.Decoder(Alert)
 _dead_decoder = msgspec.json.Decoder(DeadLetter)
 _ack_decoder = msgspec.json.Decoder(AlertAck)
 _tick_decoder = msgspec.json.Decoder(Tick)
+_silence_decoder = msgspec.json.Decoder(Silence)
+_notification_decoder = msgspec.json.Decoder(Notification)
 _encoder = msgspec.json.Encoder()
 
 DECODERS = {"case-events": _case_decoder, "gps-fixes": _gps_decoder,
-            "alerts": _alert_decoder, "alert-acks": _ack_decoder, "deadletter": _dead_decoder}
+            "alerts": _alert_decoder, "alert-acks": _ack_decoder, "deadletter": _dead_decoder,
+            "silences": _silence_decoder, "notify-log": _notification_decoder}
 
 
 def encode(obj: Struct) -> bytes:
@@ -238,6 +304,16 @@ def decode_alert(raw: bytes) -> Alert:
 def decode_ack(raw: bytes) -> AlertAck:
     """Validate and decode an ``alert-acks`` value."""
     return _ack_decoder.decode(raw)
+
+
+def decode_silence(raw: bytes) -> Silence:
+    """Validate and decode a ``silences`` value."""
+    return _silence_decoder.decode(raw)
+
+
+def decode_notification(raw: bytes) -> Notification:
+    """Validate and decode a ``notify-log`` value."""
+    return _notification_decoder.decode(raw)
 
 
 def decode_deadletter(raw: bytes) -> DeadLetter:

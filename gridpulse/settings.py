@@ -216,6 +216,25 @@ class Settings:
         "Token of the dashboard's admin requests (`DELETE /api/timing`), sent as "
         "`Authorization: Bearer <token>`. Empty: they are refused (403).",
         rule=Text(r"[\x21-\x7e]{16,256}", "16 to 256 printable ASCII characters without spaces"))
+    notify_config: str = _env(
+        "GRIDPULSE_NOTIFY_CONFIG", "",
+        "The notifier's configuration (YAML or TOML: routes, receivers, inhibition, mute windows; "
+        "docs/notify.md). Empty: the bundled notify/default.yaml, which routes and logs every "
+        "alert but sends it nowhere. Checked by `gridpulse notify check FILE`.",
+        # Only its existence here: every process reads the settings, and the file (with the
+        # secrets it names in the notifier's environment) is the notifier's to judge.
+        rule=ExistingFile("a notifier configuration file (docs/notify.md)"))
+    notify_replica: str = _env(
+        "GRIDPULSE_NOTIFY_REPLICA", "",
+        "This notifier's name in the leases that keep two replicas from sending one "
+        "notification. Empty: host name and process id.",
+        rule=Text(r"[A-Za-z0-9._:-]{1,64}", "1-64 letters, digits, '.', '_', ':' or '-'"))
+    notify_live_window_s: int = _env(
+        "GRIDPULSE_NOTIFY_LIVE_WINDOW_S", 600,
+        "While the alerts' event time is within this many seconds of the wall clock, a quiet "
+        "city's notifier clock follows the wall clock (so group_wait is waited in real time); "
+        "further behind (a replayed day, a backlog), notifications are decided on event time alone.",
+        rule=Int(0, 86_400))
     log_dir: str = _env(
         "GRIDPULSE_LOG_DIR", ".gridpulse/logs",
         "Where `gridpulse up` writes the worker's, simulator's and dashboard's logs.",

@@ -9,8 +9,12 @@ GPS_FIXES = "gps-fixes"  # key: the terminal's assigned grid code
 ALERTS = "alerts"  # key: alert id
 ALERT_ACKS = "alert-acks"  # key: the acknowledged alert's id
 DEADLETTER = "deadletter"  # key: the original message's key
+SILENCES = "silences"  # key: silence id (compacted: the newest version of each silence)
+NOTIFY_LOG = "notify-log"  # key: notification key (compacted: where each delivery stands)
 
-ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, ALERT_ACKS, DEADLETTER)
+ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, ALERT_ACKS, DEADLETTER, SILENCES, NOTIFY_LOG)
+#: Topics whose readers want only the newest value of each key.
+COMPACTED = (SILENCES, NOTIFY_LOG)
 
 
 def names(settings: Settings) -> dict[str, str]:

@@ -44,6 +44,21 @@ EXAMPLES = {
     "AlertAck": schemas.AlertAck(
         id="ack-5f0c2a1e", alert="C20261127-0000042:handle:1795746600000:overdue",
         by="李明 (海曙区指挥中心)", at=1795761300000, comment="已电话督办，环卫所承诺 16:00 前处理"),
+    "Silence": schemas.Silence(
+        id="sil-3f2a9c1d5e7b8a60", matchers=[
+            schemas.SilenceMatcher(name="district", op="=", value="330203"),
+            schemas.SilenceMatcher(name="kind", op="=~", value="warning|likely_breach")],
+        start=1795744800000, end=1795773600000, creator="李明 (海曙区指挥中心)",
+        comment="防汛演练期间暂停临期预警", created=1795744800000, updated=1795744800000),
+    "Notification": schemas.Notification(
+        key="5f0c2a1e9b7d4c3a8e6f1b2d3c4a5e6f", receiver="haishu-dingtalk",
+        group_key='{}/{severity=~"1|2"}:{district="330203", kind="overdue"}',
+        group_labels={"district": "330203", "kind": "overdue"}, at=1795761030000,
+        reason="first_notification", alerts=[schemas.NotifiedAlert(
+            id="C20261127-0000042:handle:1795746600000:overdue", fingerprint="a3c1f0e2b4d59687",
+            status="firing")],
+        status="sent", attempts=1, message="5f0c2a1e9b7d4c3a8e6f1b2d3c4a5e6f", decided=1795761091000,
+        sent=1795761091240, latency_ms=31240, replica="notify-a"),
     "DeadLetter": schemas.dead_letter(
         "gp.case-events", 2, 1841, "Expected `int` <= 4, got `9` - at `$.severity`",
         b'{"v":1,"severity":9}', 1795741700123),

@@ -1,7 +1,7 @@
 """`gridpulse up`: the whole system on one machine, embedded where nothing is configured.
 
 Starts (or connects to) Kafka and Redis, creates the topics, then runs the worker, the
-simulator and the dashboard as child processes, shows progress, prints the dashboard
+notifier, the simulator and the dashboard as child processes, shows progress, prints the dashboard
 URL and stops everything cleanly on Ctrl-C.
 """
 
@@ -142,7 +142,7 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
         logdir = Path(settings.log_dir)
         logdir.mkdir(parents=True, exist_ok=True)
         procs: dict[str, subprocess.Popen] = {}
-        for name, sub in (("worker", ["worker"]), ("dashboard", ["dashboard"]),
+        for name, sub in (("worker", ["worker"]), ("notifier", ["notify"]), ("dashboard", ["dashboard"]),
                           ("simulator", ["simulate"])):
             log = open(logdir / f"{name}.log", "ab")
             procs[name] = subprocess.Popen(cmd + sub, env=env, stdout=log, stderr=subprocess.STDOUT,

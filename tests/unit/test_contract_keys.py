@@ -116,7 +116,8 @@ def test_every_documented_counter_family_is_written(written):
 def test_every_redis_key_is_in_the_contract():
     section = redis_section()
     k = Keys("gp:")
-    args = {"p": "<p>", "day": "<day>", "terminal": "<terminal>", "alert": "<alert id>"}
+    args = {"p": "<p>", "day": "<day>", "terminal": "<terminal>", "alert": "<alert id>", "key": "<key>",
+            "receiver": "<receiver>"}
     for name, fn in inspect.getmembers(k, inspect.ismethod):
         if name.startswith("_") or name == "pattern":
             continue

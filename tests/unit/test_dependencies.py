@@ -15,7 +15,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gridpulse", "producers", "streams", "dashboard")
+PACKAGES = ("gridpulse", "producers", "streams", "dashboard", "notify")
 
 
 def _norm(name: str) -> str:

@@ -10,6 +10,7 @@ from gridpulse import settings as settings_mod
 from gridpulse.loop.calendar import DEFAULT_HOLIDAYS
 from gridpulse.loop.sla import DEFAULT_POLICY
 from gridpulse.settings import FIELDS, SettingsError, load, rule_of
+from notify.config import DEFAULT_CONFIG as NOTIFY_DEFAULT
 
 ROOT = Path(__file__).resolve().parents[2]
 CITY_DIR = str(ROOT / "gridpulse" / "city" / "data" / "ningbo")
@@ -74,6 +75,10 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
                             ["http://127.0.0.1", "wall host", "127.0.0.1/24"]),
     "GRIDPULSE_DASH_PORT": ([("8050", 8050), ("1", 1), ("65535", 65535)], ["0", "65536", "80x", "-80"]),
     "GRIDPULSE_DASH_INTERVAL_MS": ([("100", 100), ("60000", 60000)], ["99", "60001", "1s"]),
+    "GRIDPULSE_NOTIFY_CONFIG": ([(str(NOTIFY_DEFAULT), None)],
+                                ["/no/such/notify.yaml", CITY_DIR]),
+    "GRIDPULSE_NOTIFY_REPLICA": ([("notify-a", None), ("host:1234", None)], ["two words", "x" * 65, "a/b"]),
+    "GRIDPULSE_NOTIFY_LIVE_WINDOW_S": ([("0", 0), ("600", 600)], ["-1", "86401", "10m"]),
     "GRIDPULSE_LOG_DIR": ([("/var/log/gridpulse", None)], []),
     "GRIDPULSE_LOGLEVEL": ([("debug", "DEBUG"), ("INFO", "INFO"), ("Warning", "WARNING"), ("error", "ERROR"),
                             ("CRITICAL", "CRITICAL")], ["verbose", "10", "WARN", "trace"]),
