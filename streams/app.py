@@ -26,7 +26,9 @@ from gridpulse.settings import Settings
 from gridpulse.rkeys import Keys
 from gridpulse.topics import ALERT_ACKS, ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES
 
-from . import clock, deadletters, fast_consumer
+from gridpulse.clock import now_ms
+
+from . import clock, deadletters, fast_consumer, status
 from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
 from .processor import Record
@@ -102,6 +104,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
              alert_topic.get_topic_name(): SimpleNamespace(process=board.process_alerts, drop=board.drop),
              ack_topic.get_topic_name(): SimpleNamespace(process=board.process_acks, drop=board.drop)}
 
+    backoffs: list[Backoff] = []  # one per feed: their outages are the worker's "waiting"
+
     def records(events) -> list[Record]:
         return [Record(e.message.partition, e.message.offset, e.message.key, e.message.value,
                        e.message.timestamp) for e in events]
@@ -130,6 +134,7 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         """``GRIDPULSE_WORKER_FEED=stream``: an idiomatic agent taking batches of events."""
         proc = procs[topic.get_topic_name()]
         backoff = Backoff()
+        backoffs.append(backoff)
 
         async def agent(stream) -> None:
             async for events in stream.take_events(settings.batch_max, settings.batch_within):
@@ -153,6 +158,7 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         app.topics.add(topic)
 
         backoff = Backoff()
+        backoffs.append(backoff)
 
         async def pump() -> None:
             while True:
@@ -184,6 +190,31 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     async def silent_grid_view() -> None:
         # Derived from both streams' per-grid maxima; absolute, so every worker may run it.
         await skip_outage("silent-grid scan", scan_silent)
+
+    instance = status.instance_id()
+
+    async def write_status() -> None:
+        owned: dict[str, list[int]] = {}
+        behind: dict[str, int | None] = {}
+        rebuilding: list[dict] = []
+        for kind, topic, proc in (("case", case_topic, cases), ("gps", gps_topic, gps)):
+            name = topic.get_topic_name()
+            tps = [tp for tp in app.consumer.assignment() if tp.topic == name]
+            owned[kind] = [tp.partition for tp in tps]
+            total = 0
+            for tp in tps:
+                st = proc.parts.get(tp.partition)
+                total += status.lag(app.consumer.highwater(tp), st.offset if st else None)
+            behind[kind] = total
+            rebuilding += [{"kind": kind, "partition": p, "done": round(r["done"], 4), "since": r["since"]}
+                           for p, r in sorted(proc.rebuilding.items())]
+        waiting = next((w for w in (b.waiting_for for b in backoffs) if w), None)
+        await status.write(redis, keys, status.doc(now_ms(), owned, behind, rebuilding, waiting, instance))
+
+    @app.timer(interval=status.EVERY_S)
+    async def worker_status() -> None:
+        # What every screen judges the views' freshness by (gridpulse/freshness.py).
+        await skip_outage("writing the worker status", write_status)
 
     async def mend_all() -> None:
         for topic, proc in ((case_topic, cases), (gps_topic, gps)):

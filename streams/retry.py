@@ -48,12 +48,23 @@ def is_outage(exc: BaseException | None) -> bool:
     return False
 
 
+def _is_redis(exc: BaseException | None) -> bool:
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, redis.RedisError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 class Backoff:
     """Capped exponential delays: ``first``, twice that, ... up to ``cap`` seconds."""
 
     def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
         self.first, self.cap = first, cap
         self.failures = 0
+        self.last_error: BaseException | None = None  # what the current outage is
 
     def next_delay(self) -> float:
         """The delay before the next attempt (and count one more failure)."""
@@ -64,6 +75,14 @@ class Backoff:
     def reset(self) -> None:
         """A success: start from ``first`` again."""
         self.failures = 0
+        self.last_error = None
+
+    @property
+    def waiting_for(self) -> str | None:
+        """``"redis"`` or ``"kafka"`` while an outage lasts, else None."""
+        if not self.failures or self.last_error is None:
+            return None
+        return "redis" if _is_redis(self.last_error) else "kafka"
 
 
 async def until_done(name: str, attempt: Callable[[], Awaitable[None]], backoff: Backoff,
@@ -81,6 +100,7 @@ async def until_done(name: str, attempt: Callable[[], Awaitable[None]], backoff:
                 raise
             if on_outage is not None:
                 on_outage()
+            backoff.last_error = exc
             delay = backoff.next_delay()
             # One line per attempt, not a stack dump: an outage is expected, and its
             # cause is in the message.

@@ -17,8 +17,9 @@ import redis
 from gridpulse.city import load_city
 from gridpulse.runtime.broker import EmbeddedKafka
 from gridpulse.schemas import decode_deadletter
+from gridpulse.views import LiveView
 
-from .pipeline import (WorkerProcess, _assert_views_equal_oracle, _messages, _read_topic, _send,
+from .pipeline import (TZ, WorkerProcess, _assert_views_equal_oracle, _messages, _read_topic, _send,
                        _with_duplicates_and_disorder, isolated_settings, wait_caught_up)
 
 pytestmark = pytest.mark.integration
@@ -43,6 +44,15 @@ def _flush(s) -> int:
     return r.delete(*keys) if keys else 0
 
 
+def _wait_state(view, state: str, worker, timeout: float = 60.0) -> None:
+    """Wait until the views' freshness (from the worker's status) is ``state``."""
+    deadline = time.monotonic() + timeout  # a hang guard, not a performance bound
+    while (got := view.freshness()).state != state:
+        assert worker.alive(), worker.log()[-3000:]
+        assert time.monotonic() < deadline, got
+        time.sleep(0.5)
+
+
 def _no_dead_letters(s) -> None:
     dead = [decode_deadletter(r.value) for r in asyncio.run(_read_topic(s, "deadletter", 1500))]
     assert not dead, [d.reason for d in dead[:5]]  # no valid event was refused
@@ -57,6 +67,8 @@ def test_redis_flushed_mid_stream_is_rebuilt_from_the_log(kafka_bootstrap, redis
     try:
         asyncio.run(_send(s, sent[:half]))
         wait_caught_up(s, worker)
+        view = LiveView.from_url(s.redis_url, s.redis_prefix, TZ)
+        _wait_state(view, "live", worker)  # the worker's own status says so
         assert _flush(s) > 0
         asyncio.run(_send(s, sent[half:]))
         wait_caught_up(s, worker)
@@ -64,6 +76,7 @@ def test_redis_flushed_mid_stream_is_rebuilt_from_the_log(kafka_bootstrap, redis
         _no_dead_letters(s)
         assert worker.alive()
         assert "records from the log" in worker.log()
+        _wait_state(view, "live", worker)
     finally:
         worker.stop()
 

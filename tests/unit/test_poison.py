@@ -177,3 +177,19 @@ def test_a_bug_raised_while_handling_an_outage_is_a_bug():
             raise KeyError("bug in the handler")
     except KeyError as exc:
         assert not is_outage(exc)  # its __context__ is the outage; its cause is not
+
+
+@pytest.mark.parametrize("hw,applied,want", [(None, 5, 0), (-1, 5, 0), (10, 9, 0), (10, 4, 5), (10, None, 10),
+                                             (3, 9, 0)])
+def test_records_behind(hw, applied, want):
+    from streams.status import lag
+    assert lag(hw, applied) == want
+
+
+def test_dead_worker_entries_are_found():
+    from streams.status import dead, doc
+    now = 1_000_000
+    live = json.dumps(doc(now - 1_000, {"case": [1, 0]}, {"case": 3}, [], None, "h:1")).encode()
+    old = json.dumps(doc(now - 61_000, {}, {}, [], "redis", "h:2")).encode()
+    assert dead({b"h:1": live, b"h:2": old, b"h:3": b"not json"}, now) == [b"h:2", b"h:3"]
+    assert json.loads(live)["case"] == [0, 1]
