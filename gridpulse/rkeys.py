@@ -97,6 +97,11 @@ class Keys:
         """Sorted set: alert id scored by alert time."""
         return f"{self.prefix}alerts:ts"
 
+    def board_meta(self) -> str:
+        """Hash: ``<topic>|<partition>`` -> the last offset of ``alerts`` / ``alert-acks``
+        the alerts board applied (what it lacks after a Redis loss is read again)."""
+        return f"{self.prefix}alerts:meta"
+
     def alert_resolved(self) -> str:
         """Sorted set: case id scored by the time of its newest ``resolved`` alert."""
         return f"{self.prefix}alerts:resolved"

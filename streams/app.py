@@ -31,6 +31,7 @@ from gridpulse.clock import now_ms
 from . import clock, deadletters, fast_consumer, status
 from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
+from .log_reader import LogReader
 from .processor import Record
 from .retry import Backoff, is_outage, until_done
 from .wiring import make_processors, silent_scanner
@@ -97,9 +98,11 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
 
     cases, gps = make_processors(settings, redis, dead_sink, alert_sink, bootstrap)
     ack_topic = raw_topic(ALERT_ACKS)
+    board_readers = {t.get_topic_name(): LogReader(bootstrap, t.get_topic_name(), group=settings.worker_id)
+                     for t in (alert_topic, ack_topic)}
     board = AlertBoardWriter(redis, keys, dead_sink,
                              alert_topic.get_topic_name(), ack_topic.get_topic_name(),
-                             settings.alert_days)
+                             settings.alert_days, readers=board_readers)
     procs = {case_topic.get_topic_name(): cases, gps_topic.get_topic_name(): gps,
              alert_topic.get_topic_name(): SimpleNamespace(process=board.process_alerts, drop=board.drop),
              ack_topic.get_topic_name(): SimpleNamespace(process=board.process_acks, drop=board.drop)}
@@ -221,6 +224,10 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
             name = topic.get_topic_name()
             for tp in sorted(tp for tp in app.consumer.assignment() if tp.topic == name):
                 await proc.mend(tp.partition)
+        for topic in (alert_topic, ack_topic):
+            name = topic.get_topic_name()
+            for tp in sorted(tp for tp in app.consumer.assignment() if tp.topic == name):
+                await board.mend(name, tp.partition)
 
     @app.timer(interval=MEND_EVERY_S)
     async def mend_views() -> None:

@@ -53,6 +53,20 @@ def _wait_state(view, state: str, worker, timeout: float = 60.0) -> None:
         time.sleep(0.5)
 
 
+def _board_is_the_topic(s, worker, timeout: float = 120.0) -> None:
+    """The alerts board holds every alert of the alerts topic (within the days it keeps)."""
+    from gridpulse.alert_views import AlertBoard
+    from gridpulse.rkeys import Keys
+    from .pipeline import read_alerts
+    want = set(read_alerts(s))
+    board = AlertBoard(redis.Redis.from_url(s.redis_url), Keys(s.redis_prefix))
+    deadline = time.monotonic() + timeout  # a hang guard, not a performance bound
+    while {a["id"] for a in board.latest(100_000)} != want:
+        assert worker.alive(), worker.log()[-3000:]
+        assert time.monotonic() < deadline, len(want)
+        time.sleep(0.5)
+
+
 def _no_dead_letters(s) -> None:
     dead = [decode_deadletter(r.value) for r in asyncio.run(_read_topic(s, "deadletter", 1500))]
     assert not dead, [d.reason for d in dead[:5]]  # no valid event was refused
@@ -77,6 +91,7 @@ def test_redis_flushed_mid_stream_is_rebuilt_from_the_log(kafka_bootstrap, redis
         assert worker.alive()
         assert "records from the log" in worker.log()
         _wait_state(view, "live", worker)
+        _board_is_the_topic(s, worker)  # the alerts board is back too
     finally:
         worker.stop()
 
@@ -96,6 +111,7 @@ def test_a_worker_restarted_on_an_empty_redis_rebuilds(kafka_bootstrap, redis_ur
         wait_caught_up(s, worker)
         _assert_views_equal_oracle(s, city, msgs)
         _no_dead_letters(s)
+        _board_is_the_topic(s, worker)
     finally:
         worker.stop()
 
