@@ -116,6 +116,18 @@ class Settings:
         "partitions) to each case partition it owns that is behind, so a quiet partition's "
         "deadlines still advance. 0: no ticks.",
         rule=Float(0, 3600))
+    snapshot_s: float = _env(
+        "GRIDPULSE_SNAPSHOT_S", 600.0,
+        "Every this many seconds a worker writes an image of each partition it owns that moved "
+        "to the compacted topic `snapshots`, so a rebuild after a Redis loss replays only the "
+        "log since (docs/contract.md, Rebuilding the views). 0: no snapshots (a rebuild then "
+        "replays the whole log).",
+        rule=Float(0, 86_400))
+    snapshot_days: int = _env(
+        "GRIDPULSE_SNAPSHOT_DAYS", 2,
+        "Terminal-days (routes, stays, day summaries) a GPS partition's image carries, today "
+        "included; older ones are not restored after a Redis loss.",
+        rule=Int(0, 31))
     sla_file: str = _env(
         "GRIDPULSE_SLA_FILE", "",
         "TOML SLA policy (deadlines per clock, category, severity). Empty: the bundled "

@@ -11,10 +11,13 @@ ALERT_ACKS = "alert-acks"  # key: the acknowledged alert's id
 DEADLETTER = "deadletter"  # key: the original message's key
 SILENCES = "silences"  # key: silence id (compacted: the newest version of each silence)
 NOTIFY_LOG = "notify-log"  # key: notification key (compacted: where each delivery stands)
+SNAPSHOTS = "snapshots"  # key: <kind>|<partition>|<offset>|<chunk> (compacted: images of projections)
+SNAPSHOT_MANIFESTS = "snapshot-manifests"  # key: <kind>|<partition> (compacted: the newest image)
 
-ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, ALERT_ACKS, DEADLETTER, SILENCES, NOTIFY_LOG)
+ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, ALERT_ACKS, DEADLETTER, SILENCES, NOTIFY_LOG, SNAPSHOTS,
+       SNAPSHOT_MANIFESTS)
 #: Topics whose readers want only the newest value of each key.
-COMPACTED = (SILENCES, NOTIFY_LOG)
+COMPACTED = (SILENCES, NOTIFY_LOG, SNAPSHOTS, SNAPSHOT_MANIFESTS)
 
 
 def names(settings: Settings) -> dict[str, str]:

@@ -28,7 +28,7 @@ from gridpulse.topics import ALERT_ACKS, ALERTS, CASE_EVENTS, DEADLETTER, GPS_FI
 
 from gridpulse.clock import now_ms
 
-from . import clock, deadletters, fast_consumer, status
+from . import clock, deadletters, fast_consumer, snapshots, status
 from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
 from .log_reader import LogReader
@@ -218,6 +218,20 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
     async def worker_status() -> None:
         # What every screen judges the views' freshness by (gridpulse/freshness.py).
         await skip_outage("writing the worker status", write_status)
+
+    async def snapshot_all() -> None:
+        for kind, topic, proc in (("case", case_topic, cases), ("gps", gps_topic, gps)):
+            name = topic.get_topic_name()
+            for tp in sorted(tp for tp in app.consumer.assignment() if tp.topic == name):
+                if tp.partition not in proc.rebuilding:
+                    await snapshots.snapshot(proc.snapshots, redis, keys, kind, tp.partition,
+                                             settings.timezone, settings.snapshot_days)
+
+    if settings.snapshot_s > 0:
+        @app.timer(interval=settings.snapshot_s)
+        async def take_snapshots() -> None:
+            # What bounds a rebuild after a Redis loss (streams/snapshots.py).
+            await skip_outage("snapshots", snapshot_all)
 
     async def mend_all() -> None:
         for topic, proc in ((case_topic, cases), (gps_topic, gps)):

@@ -66,6 +66,7 @@ class _Processor(Generic[S]):
         # Reads the topic's log directly (streams/log_reader.py) to rebuild what Redis
         # lacks; None: trust Redis (unit tests, benchmarks of the processors alone).
         self.reader = reader
+        self.snapshots = None  # a SnapshotStore (streams/snapshots.py): restore before replaying
         self.rebuilding: dict[int, dict] = {}  # partition -> catch-up progress
         self._locks: dict[int, asyncio.Lock] = {}  # one writer of a partition at a time
         self._seen: dict[int, float] = {}  # partition -> when the consumer last delivered

@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import time
 
-from gridpulse.clock import now_ms
+from gridpulse.clock import fmt_local, now_ms
 
+from . import snapshots
 from .log_reader import fingerprint
 
 log = logging.getLogger("gridpulse.recovery")
@@ -98,6 +99,14 @@ async def catch_up(proc, p: int, upto: int) -> None:
     """Apply, from the log itself, the records of partition ``p`` between what Redis
     reflects and offset ``upto`` (the first record the consumer delivered)."""
     st = await proc._state(p)
+    if st.offset < 0 and proc.snapshots is not None:
+        m = await snapshots.restore_latest(proc.snapshots, proc.reader, proc.store.r, proc.store.k,
+                                           proc.kind, p)
+        if m is not None:
+            log.warning("%s partition %d: restored the snapshot at offset %d (%d bytes, written %s)",
+                        proc.topic, p, m.offset, m.bytes, fmt_local(m.at, "UTC")[:19] + " UTC")
+            proc.parts.pop(p, None)
+            st = await proc._state(p)
     start = st.offset + 1
     first, _ = await proc.reader.bounds(p)
     if start < first:

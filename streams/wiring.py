@@ -8,7 +8,7 @@ from gridpulse.city import load_city
 from gridpulse.loop.facts import Rules
 from gridpulse.rkeys import Keys
 from gridpulse.settings import Settings
-from gridpulse.topics import CASE_EVENTS, GPS_FIXES
+from gridpulse.topics import CASE_EVENTS, GPS_FIXES, SNAPSHOT_MANIFESTS, SNAPSHOTS
 
 from gridpulse.visits.rules import VisitRules
 from gridpulse.visits.stays import StayRules
@@ -18,6 +18,7 @@ from . import silent_grids
 from .case_state import CasePartition
 from .gps_state import GpsPartition
 from .log_reader import LogReader
+from .snapshots import SnapshotStore
 from .processor import AlertSink, CaseProcessor, DeadSink, GpsProcessor
 from .redis_store import PartitionStore
 
@@ -78,6 +79,9 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
                           clock_ahead_ms=ahead, reader=reader(case_topic))
     gps = GpsProcessor(store, lin.__contains__, dead_sink, gps_topic, alert_sink=alert_sink,
                        clock_ahead_ms=ahead, reader=reader(gps_topic))
+    if bootstrap:
+        cases.snapshots = gps.snapshots = SnapshotStore(
+            bootstrap, settings.topic(SNAPSHOTS), settings.topic(SNAPSHOT_MANIFESTS), settings.partitions)
     return cases, gps
 
 

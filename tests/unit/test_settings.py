@@ -49,6 +49,8 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
     "GRIDPULSE_STALE_AFTER_S": ([("60", 60.0)], ["0", "inf", "1m"]),
     "GRIDPULSE_ADMIN_TOKEN": ([("x" * 16, "x" * 16), ("a-B_c.9!" * 4, "a-B_c.9!" * 4)],
                               ["short", "has a space in it ok", "x" * 257]),
+    "GRIDPULSE_SNAPSHOT_S": ([("0", 0.0), ("600", 600.0)], ["-1", "86401", "10m"]),
+    "GRIDPULSE_SNAPSHOT_DAYS": ([("0", 0), ("2", 2), ("31", 31)], ["-1", "32", "two"]),
     "GRIDPULSE_CLOCK_AHEAD_S": ([("0", 0.0), ("300", 300.0)], ["-5", "inf", "5m"]),
     "GRIDPULSE_CLOCK_TICK_S": ([("0", 0.0), ("1.5", 1.5), ("3600", 3600.0)], ["-1", "3601", "x"]),
     "GRIDPULSE_SLA_FILE": ([(str(DEFAULT_POLICY), None)],
