@@ -162,13 +162,21 @@ def envelope(key: str, cb: dict, values: dict) -> dict:
         outputs = [{"id": o.component_id_str(), "property": o.component_property} for o in declared]
     else:
         outputs = {"id": declared.component_id_str(), "property": declared.component_property}
-    deps = lambda specs: [{"id": d["id"], "property": d["property"],  # noqa: E731
+    # A pattern input (ALL) is the list of the components it matches: none on a page
+    # that holds none (e.g. no silence to end).
+    deps = lambda specs: [[] if is_pattern(d["id"]) else  # noqa: E731
+                          {"id": d["id"], "property": d["property"],
                            "value": values.get((d["id"], d["property"]))} for d in specs]
     body = {"output": key, "outputs": outputs, "inputs": deps(cb["inputs"]),
             "changedPropIds": [f"{cb['inputs'][0]['id']}.{cb['inputs'][0]['property']}"]}
     if cb["state"]:
         body["state"] = deps(cb["state"])
     return body
+
+
+def is_pattern(cid) -> bool:
+    """Whether a callback argument's id is a pattern (``{"type": ..., "id": ALL}``)."""
+    return isinstance(cid, str) and cid.startswith("{")
 
 
 def args_of(cb: dict) -> list[tuple[str, str]]:
@@ -223,7 +231,7 @@ def post(client, body) -> int:
 def on_page(pages: dict, cb: dict) -> list[tuple[str, dict]]:
     """The pages that hold every component the callback reads (the root's url included)."""
     return [(path, values) for path, values in pages.items()
-            if all((i, "*") in values or i == "url" for i, _ in args_of(cb))]
+            if all((i, "*") in values or i == "url" or is_pattern(i) for i, _ in args_of(cb))]
 
 
 def variants(values: dict, cb: dict):
