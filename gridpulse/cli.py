@@ -206,6 +206,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild every view from Kafka into fresh keys, then switch them in at once."""
+    from streams.rebuild import rebuild
+    s = _settings()
+    result = asyncio.run(rebuild(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"),
+                                 _need(s.redis_url, "REDIS_URL"), use_snapshots=not args.from_scratch))
+    print(json.dumps(result))
+    return 0
+
+
 def cmd_deadletter(args: argparse.Namespace) -> int:
     """List or show the dead letters (records the worker could not use, and why)."""
     from . import deadletter_read as dl
@@ -327,6 +337,10 @@ def parser() -> argparse.ArgumentParser:
     cs.add_argument("case", help="case id")
     cs.add_argument("--pretty", action="store_true")
     cs.set_defaults(func=cmd_case)
+    rb = sub.add_parser("rebuild", help="recompute every view from Kafka into fresh keys, then switch them in")
+    rb.add_argument("--from-scratch", action="store_true",
+                    help="ignore the snapshots: replay every log from its first retained record")
+    rb.set_defaults(func=cmd_rebuild)
     dlp = sub.add_parser("deadletter", help="list or show dead letters (records the worker refused, and why)")
     dls = dlp.add_subparsers(dest="cmd_dl", required=True)
     ls = dls.add_parser("ls", help="list dead letters, oldest first")

@@ -46,6 +46,7 @@ class CasePartition:
         # if the save predates that), when the log was last checked, and the last offset
         # the log no longer held when it was rebuilt (-1: complete).
         self.fp = ""
+        self.gen = ""  # set by `gridpulse rebuild`: a writer from before it must reload
         self.anchor: tuple[int, str] | None = None  # (offset, fingerprint) of an older record
         self.saved_count: int | None = None
         self.verified_at = 0.0

@@ -71,6 +71,7 @@ class PartitionStore:
         st.fp = meta.get(b"fp", b"").decode()
         st.saved_count = int(meta[b"n"]) if b"n" in meta else None
         st.incomplete = int(meta.get(b"inc", -1))
+        st.gen = meta.get(b"gen", b"").decode()
         anchor = meta.get(b"anchor", b"").decode()
         st.anchor = (int(anchor.split(":")[0]), anchor.split(":")[1]) if anchor else None
 
@@ -221,10 +222,11 @@ class PartitionStore:
         async with self.r.pipeline(transaction=True) as tx:
             try:
                 await tx.watch(meta_key)
-                stored = await tx.hget(meta_key, "offset")
-                if int(stored if stored is not None else -1) != st.persisted_offset:
-                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r}, "
-                                   f"we expected {st.persisted_offset}")
+                stored, gen = await tx.hmget(meta_key, "offset", "gen")
+                if int(stored if stored is not None else -1) != st.persisted_offset or \
+                        (gen or b"").decode() != st.gen:
+                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r} ({gen!r}), "
+                                   f"we expected {st.persisted_offset} ({st.gen!r})")
                 tx.multi()
                 ops(tx)
                 await tx.execute()
@@ -239,16 +241,18 @@ class PartitionStore:
         async with self.r.pipeline(transaction=True) as tx:
             try:
                 await tx.watch(meta_key)
-                stored = await tx.hget(meta_key, "offset")
-                if int(stored if stored is not None else -1) != st.persisted_offset:
-                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r}, "
-                                   f"we expected {st.persisted_offset}")
+                stored, gen = await tx.hmget(meta_key, "offset", "gen")
+                if int(stored if stored is not None else -1) != st.persisted_offset or \
+                        (gen or b"").decode() != st.gen:
+                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r} ({gen!r}), "
+                                   f"we expected {st.persisted_offset} ({st.gen!r})")
                 tx.multi()
                 ops(tx)
                 tx.hset(meta_key, mapping={
                     "offset": st.offset, "wm": st.watermark, "fp": st.fp, "n": st.count(),
                     "inc": st.incomplete, "at": now_ms(),
                     "anchor": f"{st.anchor[0]}:{st.anchor[1]}" if st.anchor else "",
+                    "gen": st.gen,
                     **(extra or {})})
                 tx.sadd(self.k.parts(kind), p)
                 await tx.execute()

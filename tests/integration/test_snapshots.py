@@ -114,3 +114,50 @@ def test_after_a_redis_loss_the_newest_snapshot_is_restored_and_only_the_log_sin
             assert int(m.group(3)) >= 0, m.group(0)  # never from the log's start
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize("scratch", [False, True])
+def test_gridpulse_rebuild_switches_in_fresh_views_that_no_screen_sees_half_built(
+        kafka_bootstrap, redis_url, topic_prefix, city, scratch):
+    import subprocess
+    import sys
+    import threading
+
+    from gridpulse.views import LiveView
+
+    from .pipeline import TZ, env_of
+
+    msgs = _messages(city, minutes=3 * 60, terminals=30, cases_per_day=5000, seed=41)
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix, snapshot_s=2.0)
+    worker = WorkerProcess(s)
+    try:
+        asyncio.run(_send(s, msgs[: len(msgs) // 2]))
+        wait_caught_up(s, worker)
+        time.sleep(3)  # a snapshot round, so the rebuild starts from images (unless scratch)
+        asyncio.run(_send(s, msgs[len(msgs) // 2:]))
+        wait_caught_up(s, worker)
+        view = LiveView.from_url(s.redis_url, s.redis_prefix, TZ)
+        before = view.kpis(city.code)
+        seen, done = [], threading.Event()
+
+        def watch():  # what a screen reads all through the rebuild
+            while not done.is_set():
+                k = view.kpis(city.code)
+                seen.append((k.open, k.new_today, k.closed_today))
+                time.sleep(0.02)
+
+        t = threading.Thread(target=watch)
+        t.start()
+        out = subprocess.run([sys.executable, "-m", "gridpulse.cli", "rebuild",
+                              *(["--from-scratch"] if scratch else [])],
+                             env=env_of(s), capture_output=True, text=True, timeout=600)
+        done.set()
+        t.join()
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert ("from the snapshot at offset" in out.stdout) is not scratch, out.stdout
+        assert seen and set(seen) == {(before.open, before.new_today, before.closed_today)}
+        wait_caught_up(s, worker)
+        _assert_views_equal_oracle(s, city, msgs)
+        assert worker.alive()
+    finally:
+        worker.stop()
