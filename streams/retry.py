@@ -18,6 +18,8 @@ import socket
 from aiokafka import errors as kafka
 from redis import exceptions as redis
 
+log = logging.getLogger(__name__)
+
 #: Exceptions that say a dependency is away or busy, not that the batch or the code is
 #: wrong. Narrow on purpose: a Redis WRONGTYPE or a Kafka "message too large" is a bug
 #: or a misconfiguration, and retrying it forever would hide it.
