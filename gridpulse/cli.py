@@ -23,6 +23,9 @@ def _settings() -> settings_mod.Settings:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=s.loglevel, format=_LOG_FORMAT)
+    from . import logtriage, outage
+    logtriage.install()  # a Kafka client's retries are not ERRORs of ours (logtriage.py)
+    outage.configure(s.retry_max_s)
     return s
 
 
@@ -58,8 +61,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import build_app
-    app = build_app(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), _need(s.redis_url, "REDIS_URL"))
+    from streams.supervision import prepare
+    bootstrap, redis_url = _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), _need(s.redis_url, "REDIS_URL")
+    app = build_app(s, bootstrap, redis_url)
     worker = faust.Worker(app, loglevel=args.loglevel or s.loglevel, quiet=True)
+    prepare(worker, app, s, bootstrap, redis_url)  # stops in seconds, reports outages once
     worker.execute_from_commandline()
     return 0
 

@@ -30,20 +30,11 @@ from . import clock, deadletters, fast_consumer
 from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
 from .processor import Record
-from .retry import Backoff, is_outage, until_done
+from .retry import Backoff, skip_outage, until_done
+from .supervision import note_taken
 from .wiring import make_processors, silent_scanner
 
 log = logging.getLogger("gridpulse.worker")
-
-
-async def skip_outage(name: str, job) -> None:
-    """Run a periodic ``job``; an outage skips this round (the next one retries)."""
-    try:
-        await job()
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        log.warning("%s skipped: %s: %s", name, type(exc).__name__, exc)
 
 
 def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
@@ -67,7 +58,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         # Larger fetches: GPS batches are ~350 B, and Faust's 1 MiB per partition caps a
         # poll at a few thousand records, leaving the processors waiting on the fetcher.
         consumer_max_fetch_size=8 * 1024**2,
-        **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions),
+        **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions,
+                             stall_s=settings.stall_s),
     )
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -155,6 +147,7 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         async def pump() -> None:
             while True:
                 msgs = await queue.take(settings.batch_max, settings.batch_within)
+                note_taken(app, msgs)  # Faust's stall detector sees the feed (supervision.py)
                 try:
                     # A ConsumerMessage has the fields of a Record (partition, offset,
                     # key, value, timestamp): no copy per message.
