@@ -85,8 +85,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     bootstrap = None if args.no_kafka else _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP")
     result = asyncio.run(simulate(s, bootstrap, duration_s=args.duration, sim_until=until,
                                   out=Path(args.out) if args.out else None,
-                                  as_fast_as_possible=args.max))
+                                  as_fast_as_possible=args.max,
+                                  checkpoint=Path(args.checkpoint) if args.checkpoint else None))
     print(json.dumps(result))
+    if "gave_up" in result:
+        print(f"gridpulse simulate: {result['gave_up']}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -102,6 +106,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.exit("gridpulse replay: --speed must be positive")
     result = asyncio.run(replay(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), path, speed=speed))
     print(json.dumps(result, ensure_ascii=False))
+    if "gave_up" in result:
+        print(f"gridpulse replay: {result['gave_up']}", file=sys.stderr)
+        return 1
     if not result["messages"]:
         print("gridpulse replay: nothing was sent", file=sys.stderr)
         return 1
@@ -249,6 +256,8 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--out", help="also write the messages to this JSONL event log")
     sm.add_argument("--no-kafka", action="store_true", help="do not publish (with --out)")
     sm.add_argument("--max", action="store_true", help="ignore the clock: as fast as possible")
+    sm.add_argument("--checkpoint", help="resume the run this file records (if any) and keep it "
+                                         "up to date (`gridpulse up` restarts its simulator so)")
     sm.set_defaults(func=cmd_simulate)
     rp = sub.add_parser("replay", help="publish a recorded event log (simulate --out) to Kafka again")
     rp.add_argument("file", help="JSONL event log, one {topic, key, value} a line")
