@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import redact
 from . import settings as settings_mod
 
 _LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -226,7 +227,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
             # A token printed to a terminal or a log is a token given away.
             if f.metadata["env"].endswith("_TOKEN") and v:
                 v = "(set)"
-            print(f"{f.name} = {v!r}")
+            print(f"{f.name} = {redact.mask(repr(v))}")  # a URL's password included
     gap = year_gap(load_calendar(s.holidays_file or None), now_ms(), s.timezone)
     if gap is not None:
         print(f"warning: {gap.message()}", file=sys.stderr)
@@ -303,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     The settings are read by each command, not here: ``--help`` and ``settings
     --markdown`` work whatever the environment holds.
     """
+    redact.install()  # before anything can log or fail: no secret in any line or traceback
     args = parser().parse_args(argv)
     return args.func(args) or 0
 

@@ -290,7 +290,8 @@ def problem(name: str, raw: str, rule: Rule, exc: ValueError) -> str:
     detail = str(exc).strip()
     # int()/float()/fromisoformat() explain themselves in Python's words; ours are enough.
     own = detail and not detail.startswith(("invalid literal", "could not convert", "Invalid isoformat"))
-    return f"{name}={raw!r}: expected {rule.accepts}" + (f" ({detail})" if own else "")
+    from .redact import mask  # a refused REDIS_URL still has its password
+    return mask(f"{name}={raw!r}: expected {rule.accepts}" + (f" ({detail})" if own else ""))
 
 
 def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
