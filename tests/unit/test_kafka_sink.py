@@ -168,3 +168,70 @@ def test_a_bug_is_raised_at_once(fast_time):
     with pytest.raises(kafka_errors.MessageSizeTooLargeError):
         asyncio.run(sink.flush())
     assert fast_time[0] == 100.0  # no retry
+
+
+# -- the dashboard's acknowledgement sink (kafka-python, synchronous) ------------------------
+
+class FakeFuture:
+    def __init__(self, outcomes):
+        self.outcomes = outcomes  # what each get() does: an exception to raise, or a result
+        self.is_done = False
+
+    def get(self, timeout):
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            self.is_done = not isinstance(outcome, __import__("kafka").errors.KafkaTimeoutError)
+            raise outcome
+        self.is_done = True
+        return outcome
+
+
+def ack_sink(monkeypatch, futures):
+    from types import SimpleNamespace
+
+    from dashboard import ack_sink as mod
+
+    sent = []
+
+    class Producer:
+        def send(self, topic, key, value):
+            sent.append(key)
+            return futures.pop(0)
+
+    monkeypatch.setattr(mod.time, "sleep", lambda s: None)
+    sink = mod.AckSink(settings_mod.load({}, kafka_bootstrap="127.0.0.1:9"))
+    monkeypatch.setattr(sink, "_get", lambda: Producer())
+    meta = SimpleNamespace(topic="gp.alert-acks", partition=0, offset=7)
+    return sink, sent, meta
+
+
+def _ack():
+    from gridpulse.schemas import AlertAck
+    return AlertAck(id="ack-1", alert="a-1", by="desk 3", at=1, comment="")
+
+
+def test_an_acknowledgement_that_failed_is_sent_again(monkeypatch):
+    from kafka import errors
+    futures = [FakeFuture([errors.NodeNotReadyError("down")]), FakeFuture([None])]
+    sink, sent, meta = ack_sink(monkeypatch, futures)
+    futures[1].outcomes = [meta]
+    sink.send(_ack())
+    assert len(sent) == 2
+
+
+def test_an_acknowledgement_still_waiting_is_not_sent_twice(monkeypatch):
+    from kafka import errors
+    futures = [FakeFuture([errors.KafkaTimeoutError("slow"), None])]
+    sink, sent, meta = ack_sink(monkeypatch, futures)
+    futures[0].outcomes[1] = meta
+    sink.send(_ack())
+    assert len(sent) == 1
+
+
+def test_an_acknowledgement_gives_up_when_the_request_cannot_wait_longer(monkeypatch):
+    from kafka import errors
+    futures = [FakeFuture([errors.NodeNotReadyError("down")]) for _ in range(1000)]
+    sink, sent, _ = ack_sink(monkeypatch, futures)
+    with pytest.raises(errors.NodeNotReadyError):
+        sink.send(_ack(), timeout_s=0.0)
+    assert len(sent) == 1
