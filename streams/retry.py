@@ -20,9 +20,19 @@ from typing import Awaitable, Callable
 
 from gridpulse.outage import OUTAGES, Backoff, Watch, describe, is_outage
 
-__all__ = ["OUTAGES", "Backoff", "is_outage", "until_done", "skip_outage"]
+__all__ = ["OUTAGES", "Backoff", "is_outage", "until_done", "skip_outage", "worker_stopping"]
 
 log = logging.getLogger(__name__)
+
+_stopping = False
+
+
+def worker_stopping() -> None:
+    """The worker began to stop: what fails from now on is the stop's doing (Faust stops
+    its producer while the loops still run), not a bug. A loop then ends quietly; its
+    records are read again by the partitions' next owner."""
+    global _stopping
+    _stopping = True
 
 
 async def until_done(name: str, attempt: Callable[[], Awaitable[None]], backoff: Backoff,
@@ -38,6 +48,9 @@ async def until_done(name: str, attempt: Callable[[], Awaitable[None]], backoff:
         try:
             await attempt()
         except Exception as exc:
+            if _stopping:
+                log.info("%s: left unfinished, the worker is stopping (%s)", name, describe(exc))
+                raise asyncio.CancelledError() from exc
             if not is_outage(exc):
                 raise
             if on_outage is not None:
@@ -62,6 +75,8 @@ async def skip_outage(name: str, job: Callable[[], Awaitable[None]]) -> None:
     try:
         await job()
     except Exception as exc:
+        if _stopping:
+            return
         if not is_outage(exc):
             raise
         watch.failed(exc)

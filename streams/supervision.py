@@ -32,6 +32,8 @@ from gridpulse.outage import CLIENT, KAFKA, PROBE, REDIS, Outages, configure, ou
 from gridpulse.redact import mask_url
 from gridpulse.runtime.broker import kafka_reachable
 
+from .retry import worker_stopping
+
 log = logging.getLogger("gridpulse.worker")
 
 __all__ = ["StopDeadline", "DependencyProbe", "note_taken", "prepare"]
@@ -192,12 +194,14 @@ def prepare(worker: Any, app: Any, settings: Any, bootstrap: str, redis_url: str
         if handler is not None:
             def on_signal(handler=handler, what=what) -> None:
                 deadline.arm(f"{what} received", signalled=True)
+                worker_stopping()
                 handler()
             setattr(worker, attr, on_signal)
     shutdown = getattr(worker, "on_worker_shutdown", None)
     if shutdown is not None:
         def on_shutdown() -> None:  # every way out (a crash too) passes here
             deadline.arm("shutting down")
+            worker_stopping()
             shutdown()
         worker.on_worker_shutdown = on_shutdown
     probe = DependencyProbe({REDIS: _redis_check(redis_url), KAFKA: _kafka_check(bootstrap)}, registry)

@@ -287,3 +287,16 @@ def test_stop_deadline_exits_after_the_grace_or_at_a_second_signal():
     d2.arm("SIGTERM received", signalled=True)
     d2.arm("SIGTERM received", signalled=True)
     assert exits == [0, 1]
+
+
+def test_a_failure_while_the_worker_stops_ends_the_loop_quietly(monkeypatch):
+    from streams import retry
+    monkeypatch.setattr(retry, "_stopping", False)
+
+    async def attempt():
+        raise RuntimeError("Producer service not yet started")  # Faust stopped its producer
+
+    retry.worker_stopping()
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(retry.until_done("cases batch", attempt, Backoff()))
+    asyncio.run(retry.skip_outage("clock tick", attempt))  # no raise
