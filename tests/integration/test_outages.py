@@ -234,3 +234,49 @@ def test_a_normal_run_writes_no_error_line(redis_url, tmp_path):
     assert set(texts) == {"worker.log", "simulator.log", "dashboard.log"}
     found = {name: error_lines(text) for name, text in [("up", up.stdout + up.stderr), *texts.items()]}
     assert not any(found.values()), {k: v[:5] for k, v in found.items() if v}
+
+
+def test_up_restarts_a_child_that_exits_and_the_simulator_resumes(redis_url, tmp_path):
+    import threading
+
+    from gridpulse.views import LiveView
+
+    logs, prefix = tmp_path / "logs", f"uprestart{os.getpid()}:"
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP"}
+    env.update(REDIS_URL=redis_url, GRIDPULSE_REDIS_PREFIX=prefix, GRIDPULSE_DASH_PORT=str(free_port()),
+               GRIDPULSE_WORKER_WEB_PORT=str(free_port()), GRIDPULSE_LOG_DIR=str(logs),
+               GRIDPULSE_SIM_START="2026-11-27T09:00:00", GRIDPULSE_SIM_TERMINALS="200",
+               GRIDPULSE_SIM_SPEED="300", PYTHONUNBUFFERED="1")
+    up = subprocess.Popen([sys.executable, "-m", "gridpulse.cli", "up"], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out: list[str] = []
+    threading.Thread(target=lambda: out.extend(iter(up.stdout.readline, "")), daemon=True).start()
+
+    def pid(name: str, nth: int = 0) -> int:
+        found = [int(m.group(1)) for ln in list(out)
+                 for m in [re.search(rf"{name}: (?:re)?started \(pid (\d+)", ln)] if m]
+        return found[nth] if len(found) > nth else 0
+
+    view = LiveView.from_url(redis_url, prefix, "Asia/Shanghai")
+    try:
+        wait_for(lambda: view.watermarks()["case"] > 0, "the first events in Redis", up)
+        os.kill(pid("worker"), signal.SIGKILL)
+        wait_for(lambda: pid("worker", 1), "the worker restarted", up)
+        os.kill(pid("simulator"), signal.SIGKILL)
+        wait_for(lambda: pid("simulator", 1), "the simulator restarted", up)
+        after = view.watermarks()["case"]
+        wait_for(lambda: view.watermarks()["case"] > after, "the figures moving again", up)
+        text = "".join(out)
+        assert "worker killed by SIGKILL after" in text and "simulator killed by SIGKILL after" in text
+        assert "resuming the run started at 2026-11-27 09:00:00" in (logs / "simulator.log").read_text()
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(HANG_GUARD_S)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+    assert up.returncode == 0
+    text = "".join(out)
+    for name in ("worker", "dashboard", "simulator"):
+        assert f"{name}: stopped" in text
