@@ -115,6 +115,7 @@ class TriageFilter(logging.Filter):
         self.registry = registry or outages
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Re-level ``record`` by the rules; whether it is still to be written."""
         if not getattr(record, "_gp_triaged", False):
             record._gp_triaged = True  # several handlers: judge (and count) once
             kind = classify(record)

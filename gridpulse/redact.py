@@ -32,7 +32,7 @@ _KEY_VALUE = re.compile(
     r"(?i)(?<![\w/.\\-])(?P<key>(?P<q>[\"']?)[a-z0-9_]*(?:password|passwd|secret|token|credentials?)"
     r"[a-z0-9_]*(?P=q)\s*[=:]\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;)}\]]+)")
 #: Environment variables whose value is a secret, by name.
-_SECRET_NAMES = re.compile(r"(?i)(password|passwd|secret|token|sasl|credential)")
+_SECRET_NAMES = re.compile(r"(?i)(password|passwd|secret|token|credential)")
 #: Secrets shorter than this are not replaced wherever they occur (only in URLs and after
 #: keys): masking "abc" in every line would mangle the log without protecting much.
 MIN_SECRET_LEN = 6

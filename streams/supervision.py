@@ -133,6 +133,7 @@ class DependencyProbe(threading.Thread):
         self._stop = threading.Event()
 
     def run(self) -> None:
+        """Probe every ``interval`` seconds until stopped."""
         while not self._stop.wait(self.interval):
             self.check_once()
 

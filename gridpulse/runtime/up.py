@@ -107,6 +107,7 @@ class Child:
 
     @property
     def running(self) -> bool:
+        """Whether the process is alive now (not between an exit and its restart)."""
         return self.proc is not None and self.proc.poll() is None
 
 
