@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, request
 
 from gridpulse.alert_views import AlertBoard
 from gridpulse.city import CityModel
+from gridpulse.outage import is_outage
 from gridpulse.schemas import AlertAck, AlertKind
 
 from .ack_sink import AckSink, NoBroker
@@ -109,7 +110,8 @@ class AlertsApi:
         except NoBroker:
             raise ApiError(503, "KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP is empty") from None
         except Exception as exc:  # noqa: BLE001 - the broker's failure, named for the client
-            log.exception("alert ack to Kafka failed")
+            if not is_outage(exc):  # an outage is logged once, by the sink (gridpulse/outage.py)
+                log.exception("alert ack to Kafka failed")
             raise ApiError(503, "kafka", f"writing the acknowledgement to Kafka failed: {exc}") from None
         return {"id": ack.id, "alert": alert_id, "by": by, "comment": comment, "at": ack.at,
                 "topic": self.sink.topic}, 202

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import redact
 from . import settings as settings_mod
 
 _LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -23,6 +24,9 @@ def _settings() -> settings_mod.Settings:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=s.loglevel, format=_LOG_FORMAT)
+    from . import logtriage, outage
+    logtriage.install()  # a Kafka client's retries are not ERRORs of ours (logtriage.py)
+    outage.configure(s.retry_max_s)
     return s
 
 
@@ -58,8 +62,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import build_app
-    app = build_app(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), _need(s.redis_url, "REDIS_URL"))
+    from streams.supervision import prepare
+    bootstrap, redis_url = _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), _need(s.redis_url, "REDIS_URL")
+    app = build_app(s, bootstrap, redis_url)
     worker = faust.Worker(app, loglevel=args.loglevel or s.loglevel, quiet=True)
+    prepare(worker, app, s, bootstrap, redis_url)  # stops in seconds, reports outages once
     worker.execute_from_commandline()
     return 0
 
@@ -103,8 +110,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     bootstrap = None if args.no_kafka else _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP")
     result = asyncio.run(simulate(s, bootstrap, duration_s=args.duration, sim_until=until,
                                   out=Path(args.out) if args.out else None,
-                                  as_fast_as_possible=args.max))
+                                  as_fast_as_possible=args.max,
+                                  checkpoint=Path(args.checkpoint) if args.checkpoint else None))
     print(json.dumps(result))
+    if "gave_up" in result:
+        print(f"gridpulse simulate: {result['gave_up']}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -120,6 +131,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.exit("gridpulse replay: --speed must be positive")
     result = asyncio.run(replay(s, _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), path, speed=speed))
     print(json.dumps(result, ensure_ascii=False))
+    if "gave_up" in result:
+        print(f"gridpulse replay: {result['gave_up']}", file=sys.stderr)
+        return 1
     if not result["messages"]:
         print("gridpulse replay: nothing was sent", file=sys.stderr)
         return 1
@@ -262,7 +276,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
             # A token printed to a terminal or a log is a token given away.
             if f.metadata["env"].endswith("_TOKEN") and v:
                 v = "(set)"
-            print(f"{f.name} = {v!r}")
+            print(f"{f.name} = {redact.mask(repr(v))}")  # a URL's password included
     gap = year_gap(load_calendar(s.holidays_file or None), now_ms(), s.timezone)
     if gap is not None:
         print(f"warning: {gap.message()}", file=sys.stderr)
@@ -319,6 +333,8 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--out", help="also write the messages to this JSONL event log")
     sm.add_argument("--no-kafka", action="store_true", help="do not publish (with --out)")
     sm.add_argument("--max", action="store_true", help="ignore the clock: as fast as possible")
+    sm.add_argument("--checkpoint", help="resume the run this file records (if any) and keep it "
+                                         "up to date (`gridpulse up` restarts its simulator so)")
     sm.set_defaults(func=cmd_simulate)
     rp = sub.add_parser("replay", help="publish a recorded event log (simulate --out) to Kafka again")
     rp.add_argument("file", help="JSONL event log, one {topic, key, value} a line")
@@ -368,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     The settings are read by each command, not here: ``--help`` and ``settings
     --markdown`` work whatever the environment holds.
     """
+    redact.install()  # before anything can log or fail: no secret in any line or traceback
     args = parser().parse_args(argv)
     return args.func(args) or 0
 

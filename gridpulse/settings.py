@@ -254,6 +254,29 @@ class Settings:
     loglevel: str = _env(
         "GRIDPULSE_LOGLEVEL", "INFO", "Log level of every gridpulse process.",
         rule=LogLevel())
+    retry_max_s: float = _env(
+        "GRIDPULSE_RETRY_MAX_S", 10.0,
+        "Longest wait between two retries while Redis or Kafka is unavailable: every process "
+        "waits an outage out, retrying with exponential backoff and jitter from 0.5 s up to this.",
+        rule=Float(0.5, 600))
+    producer_max_outage_s: float = _env(
+        "GRIDPULSE_PRODUCER_MAX_OUTAGE_S", 3600.0,
+        "How long a producer (`gridpulse simulate`, `gridpulse replay`) keeps retrying through a "
+        "broker outage before it gives up, saying how many events it could not send. 0: never "
+        "(`gridpulse up` runs its simulator so).",
+        rule=Float(0))
+    stop_grace_s: float = _env(
+        "GRIDPULSE_STOP_GRACE_S", 4.0,
+        "Seconds a worker has to stop cleanly after SIGTERM or Ctrl-C, Redis or Kafka reachable or "
+        "not; then it exits anyway. Nothing is lost: its partitions are re-read from the committed "
+        "offsets, and Redis skips what it already reflects.",
+        rule=Float(0.5, 300))
+    stall_s: float = _env(
+        "GRIDPULSE_STALL_S", 300.0,
+        "A partition with records waiting that the worker has neither taken nor committed for this "
+        "many seconds is logged as stalled, an ERROR (Faust's stream_processing_timeout and "
+        "broker_commit_livelock_soft_timeout); not while a Redis or Kafka outage explains it.",
+        rule=Float(1, 86400))
     sim_seed: int = _env(
         "GRIDPULSE_SIM_SEED", 20261127, "Seed of the simulator (same seed, same events).",
         rule=Int())
@@ -318,7 +341,8 @@ def problem(name: str, raw: str, rule: Rule, exc: ValueError) -> str:
     detail = str(exc).strip()
     # int()/float()/fromisoformat() explain themselves in Python's words; ours are enough.
     own = detail and not detail.startswith(("invalid literal", "could not convert", "Invalid isoformat"))
-    return f"{name}={raw!r}: expected {rule.accepts}" + (f" ({detail})" if own else "")
+    from .redact import mask  # a refused REDIS_URL still has its password
+    return mask(f"{name}={raw!r}: expected {rule.accepts}" + (f" ({detail})" if own else ""))
 
 
 def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

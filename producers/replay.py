@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import IO, Any, Iterator, NamedTuple
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
 from gridpulse.clock import fmt_local
 from gridpulse.settings import Settings
 from gridpulse.topics import CASE_EVENTS, GPS_FIXES
 
-from .kafka_out import producer_kwargs
+from .kafka_out import KafkaSink, ProducerGaveUp
 
 log = logging.getLogger("gridpulse.replay")
 
@@ -121,25 +120,28 @@ async def replay(settings: Settings, bootstrap: str, path: Path, *, speed: float
     """Publish the log at ``path``; ``speed`` event seconds per real second, None: as fast as possible.
 
     Returns the summary ``gridpulse replay`` prints. Sends are acknowledged (acks=all)
-    before this returns.
+    before this returns; a broker outage is waited out (kafka_out.py), and after one
+    longer than ``producer_max_outage_s`` the summary says how many lines were not sent
+    (``unsent``, ``gave_up``).
     """
     err = err if err is not None else sys.stderr
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive")
     if create_topics:
         await _ensure_topics(settings, bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_kwargs(settings))
-    await producer.start()
+    sink = KafkaSink(settings.replace(sim_max_events_per_s=0), bootstrap, name="replay")
     per_topic = dict.fromkeys(REPLAYABLE, 0)
     bad: list[BadLine] = []
     no_time = 0
     first = last = None  # earliest and latest event time sent
     pace_event0 = pace_real0 = None
-    inflight: list[asyncio.Future] = []
+    gave_up: ProducerGaveUp | None = None
     t0 = time.monotonic()
-    try:
-        with open(path, "rb") as fh:
-            for got in read_log(fh):
+    with open(path, "rb") as fh:
+        lines = read_log(fh)
+        try:
+            await sink.start()
+            for got in lines:
                 if isinstance(got, BadLine):
                     bad.append(got)
                     if len(bad) <= MAX_REPORTED:
@@ -156,23 +158,26 @@ async def replay(settings: Settings, bootstrap: str, path: Path, *, speed: float
                             pace_event0, pace_real0 = ts, time.monotonic()
                         wait = pace_real0 + (ts - pace_event0) / 1000 / speed - time.monotonic()
                         if wait > 0:
-                            await _drain(inflight)  # what is due now is in Kafka before we idle
+                            await sink.flush()  # what is due now is in Kafka before we idle
                             await asyncio.sleep(wait)
-                inflight.append(await producer.send(settings.topic(got.topic), got.value,
-                                                    key=got.key, timestamp_ms=ts))
+                sink.add(settings.topic(got.topic), got.key, got.value, ts)
                 per_topic[got.topic] += 1
-                if len(inflight) >= CHUNK:
-                    await _drain(inflight)
-            await _drain(inflight)
-    finally:
-        await producer.stop()
+                if len(sink.pending) >= CHUNK:
+                    await sink.flush()
+            await sink.flush()
+        except ProducerGaveUp as exc:
+            gave_up = exc
+            exc.unsent += sum(1 for got in lines if not isinstance(got, BadLine))  # never handed over
+            log.error("%s: %s", path, exc)
+        finally:
+            await sink.stop()
     if len(bad) > MAX_REPORTED:
         print(f"{path}: ... and {len(bad) - MAX_REPORTED} more bad lines", file=err)
     tz = settings.timezone
-    return {
+    summary = {
         "file": str(path),
-        "messages": sum(per_topic.values()),
-        "topics": {settings.topic(t): n for t, n in per_topic.items()},
+        "messages": sink.sent,
+        "topics": {settings.topic(t): sink.sent_by_topic.get(settings.topic(t), 0) for t in per_topic},
         "first_event": first,
         "last_event": last,
         "first_event_local": fmt_local(first, tz) if first is not None else None,
@@ -183,12 +188,9 @@ async def replay(settings: Settings, bootstrap: str, path: Path, *, speed: float
         "speed": speed if speed is not None else "max",
         "elapsed_s": round(time.monotonic() - t0, 3),
     }
-
-
-async def _drain(futures: list[asyncio.Future]) -> None:
-    if futures:
-        await asyncio.gather(*futures)
-        futures.clear()
+    if gave_up is not None:
+        summary.update(unsent=gave_up.unsent, gave_up=str(gave_up))
+    return summary
 
 
 async def _ensure_topics(settings: Settings, bootstrap: str) -> None:

@@ -33,22 +33,15 @@ from .alert_view import AlertBoardWriter
 from .batch_feed import BatchQueue
 from .log_reader import LogReader
 from .processor import Record
-from .retry import Backoff, is_outage, until_done
+from gridpulse.outage import KAFKA, REDIS, outages
+
+from .retry import Backoff, skip_outage, until_done
+from .supervision import note_taken
 from .wiring import make_processors, silent_scanner
 
 log = logging.getLogger("gridpulse.worker")
 #: How often the worker checks, unasked, that Redis holds what the log says (recovery.py).
 MEND_EVERY_S = 5.0
-
-
-async def skip_outage(name: str, job) -> None:
-    """Run a periodic ``job``; an outage skips this round (the next one retries)."""
-    try:
-        await job()
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        log.warning("%s skipped: %s: %s", name, type(exc).__name__, exc)
 
 
 def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
@@ -72,7 +65,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         # Larger fetches: GPS batches are ~350 B, and Faust's 1 MiB per partition caps a
         # poll at a few thousand records, leaving the processors waiting on the fetcher.
         consumer_max_fetch_size=8 * 1024**2,
-        **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions),
+        **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions,
+                             stall_s=settings.stall_s),
     )
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -107,7 +101,6 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
              alert_topic.get_topic_name(): SimpleNamespace(process=board.process_alerts, drop=board.drop),
              ack_topic.get_topic_name(): SimpleNamespace(process=board.process_acks, drop=board.drop)}
 
-    backoffs: list[Backoff] = []  # one per feed: their outages are the worker's "waiting"
 
     def records(events) -> list[Record]:
         return [Record(e.message.partition, e.message.offset, e.message.key, e.message.value,
@@ -137,7 +130,6 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         """``GRIDPULSE_WORKER_FEED=stream``: an idiomatic agent taking batches of events."""
         proc = procs[topic.get_topic_name()]
         backoff = Backoff()
-        backoffs.append(backoff)
 
         async def agent(stream) -> None:
             async for events in stream.take_events(settings.batch_max, settings.batch_within):
@@ -161,11 +153,11 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         app.topics.add(topic)
 
         backoff = Backoff()
-        backoffs.append(backoff)
 
         async def pump() -> None:
             while True:
                 msgs = await queue.take(settings.batch_max, settings.batch_within)
+                note_taken(app, msgs)  # Faust's stall detector sees the feed (supervision.py)
                 try:
                     # A ConsumerMessage has the fields of a Record (partition, offset,
                     # key, value, timestamp): no copy per message.
@@ -211,7 +203,8 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
             behind[kind] = total
             rebuilding += [{"kind": kind, "partition": p, "done": round(r["done"], 4), "since": r["since"]}
                            for p, r in sorted(proc.rebuilding.items())]
-        waiting = next((w for w in (b.waiting_for for b in backoffs) if w), None)
+        waiting = next((w for name, w in ((REDIS, "redis"), (KAFKA, "kafka"))
+                        if outages.dependency(name).down), None)
         await status.write(redis, keys, status.doc(now_ms(), owned, behind, rebuilding, waiting, instance))
 
     @app.timer(interval=status.EVERY_S)

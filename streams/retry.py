@@ -1,114 +1,85 @@
-"""Retrying a batch while Redis or Kafka is away: the one place that tells faults apart.
+"""Retrying a batch while Redis or Kafka is away: the worker's side of :mod:`gridpulse.outage`.
 
 A record's own fault never reaches here (the processors dead-letter it). What does is
 either an outage (Redis or the broker unreachable, slow, loading, read-only, out of
-memory) or a bug. An outage is waited out with capped exponential backoff, the batch
-re-applied from what Redis holds once it is back; a bug stops the worker, because a
-process that looks alive and does nothing is worse than one that is restarted.
+memory) or a bug. An outage is waited out with capped exponential backoff and jitter,
+the batch re-applied from what Redis holds once it is back; a bug stops the worker,
+because a process that looks alive and does nothing is worse than one that is restarted.
+
+Each retrying loop is an observer of :data:`gridpulse.outage.outages`: the outage is
+logged once when it starts and once when it ends, whichever loops see it; the attempts
+in between are DEBUG lines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable
 
-import socket
+from gridpulse.outage import OUTAGES, Backoff, Watch, describe, is_outage
 
-from aiokafka import errors as kafka
-from redis import exceptions as redis
+__all__ = ["OUTAGES", "Backoff", "is_outage", "until_done", "skip_outage", "worker_stopping"]
 
 log = logging.getLogger(__name__)
 
-#: Exceptions that say a dependency is away or busy, not that the batch or the code is
-#: wrong. Narrow on purpose: a Redis WRONGTYPE or a Kafka "message too large" is a bug
-#: or a misconfiguration, and retrying it forever would hide it.
-OUTAGES: tuple[type[BaseException], ...] = (
-    redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, redis.OutOfMemoryError,
-    redis.MasterDownError, redis.TryAgainError, redis.ClusterDownError,
-    kafka.KafkaConnectionError, kafka.KafkaTimeoutError, kafka.RequestTimedOutError,
-    ConnectionError, TimeoutError, socket.gaierror)
-#: Redis replies that mean "not now" rather than "never".
-_BUSY_REPLIES = ("LOADING", "OOM", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "READONLY",
-                 "NOREPLICAS")
+_stopping = False
 
 
-def is_outage(exc: BaseException | None) -> bool:
-    """Whether ``exc``, or the error it was raised from, is a dependency's fault."""
-    for _ in range(5):
-        if exc is None:
-            return False
-        if isinstance(exc, OUTAGES):
-            return True
-        if isinstance(exc, kafka.KafkaError) and exc.retriable:
-            return True
-        if isinstance(exc, redis.ResponseError) and str(exc).startswith(_BUSY_REPLIES):
-            return True
-        exc = exc.__cause__  # what a wrapper (Faust's ProducerSendError) was raised from
-    return False
-
-
-def _is_redis(exc: BaseException | None) -> bool:
-    for _ in range(5):
-        if exc is None:
-            return False
-        if isinstance(exc, redis.RedisError):
-            return True
-        exc = exc.__cause__
-    return False
-
-
-class Backoff:
-    """Capped exponential delays: ``first``, twice that, ... up to ``cap`` seconds."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
-        self.first, self.cap = first, cap
-        self.failures = 0
-        self.last_error: BaseException | None = None  # what the current outage is
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt (and count one more failure)."""
-        delay = min(self.cap, self.first * 2 ** self.failures)
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        """A success: start from ``first`` again."""
-        self.failures = 0
-        self.last_error = None
-
-    @property
-    def waiting_for(self) -> str | None:
-        """``"redis"`` or ``"kafka"`` while an outage lasts, else None."""
-        if not self.failures or self.last_error is None:
-            return None
-        return "redis" if _is_redis(self.last_error) else "kafka"
+def worker_stopping() -> None:
+    """The worker began to stop: what fails from now on is the stop's doing (Faust stops
+    its producer while the loops still run), not a bug. A loop then ends quietly; its
+    records are read again by the partitions' next owner."""
+    global _stopping
+    _stopping = True
 
 
 async def until_done(name: str, attempt: Callable[[], Awaitable[None]], backoff: Backoff,
                      on_outage: Callable[[], None] | None = None) -> None:
     """Run ``attempt`` until it succeeds, waiting out outages; re-raise anything else.
 
-    ``on_outage`` runs after each failed attempt (the worker drops the processors'
-    in-memory state there, so the next attempt starts from Redis).
+    ``on_outage`` runs after each failed attempt (to drop in-memory state, so that the
+    next attempt starts from Redis).
     """
+    watch = Watch(name)
     while True:
+        began = time.monotonic()
         try:
             await attempt()
         except Exception as exc:
+            if _stopping:
+                log.info("%s: left unfinished, the worker is stopping (%s)", name, describe(exc))
+                raise asyncio.CancelledError() from exc
             if not is_outage(exc):
                 raise
             if on_outage is not None:
                 on_outage()
-            backoff.last_error = exc
+            watch.failed(exc, at=began)
             delay = backoff.next_delay()
-            # One line per attempt, not a stack dump: an outage is expected, and its
-            # cause is in the message.
-            log.warning("%s: %s: %s; retrying in %.1f s (attempt %d)", name,
-                        type(exc).__name__, exc, delay, backoff.failures)
+            log.debug("%s: %s; retrying in %.1f s (attempt %d)", name, describe(exc), delay,
+                      backoff.failures)
             await asyncio.sleep(delay)
             continue
-        if backoff.failures:
-            log.warning("%s: recovered after %d failed attempts", name, backoff.failures)
-            backoff.reset()
+        backoff.reset()
+        watch.succeeded()
         return
+
+
+_periodic: dict[str, Watch] = {}
+
+
+async def skip_outage(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    """Run a periodic ``job``; an outage skips this round (the next one retries)."""
+    watch = _periodic.setdefault(name, Watch(name))
+    try:
+        await job()
+    except Exception as exc:
+        if _stopping:
+            return
+        if not is_outage(exc):
+            raise
+        watch.failed(exc)
+        log.debug("%s skipped: %s", name, describe(exc))
+        return
+    watch.succeeded()

@@ -43,13 +43,15 @@ def _timeouts(embedded: bool) -> tuple[float, float, float]:
 
 
 def faust_app_settings(*, embedded: bool, partitions: int = 4,
-                       replication_factor: int = 1) -> dict[str, Any]:
+                       replication_factor: int = 1, stall_s: float = 300.0) -> dict[str, Any]:
     """Keyword arguments for ``faust.App(...)`` (broker, id, store and web settings excluded).
 
     ``embedded``: True against the embedded Tansu broker (dev-only short group timeouts),
     False against a real cluster. ``partitions`` must equal the partition count of the
     source topics: Faust creates table changelogs and repartition topics with it, and a
-    table's changelog must be co-partitioned with the stream that fills it.
+    table's changelog must be co-partitioned with the stream that fills it. ``stall_s``:
+    after how long Faust's stall detector reports a partition that is not moving
+    (``GRIDPULSE_STALL_S``).
     """
     session, heartbeat, rebalance = _timeouts(embedded)
     return {
@@ -64,6 +66,12 @@ def faust_app_settings(*, embedded: bool, partitions: int = 4,
         # current default so an upgrade cannot bring the wait back silently.
         "stream_recovery_delay": 0.0,
         "consumer_auto_offset_reset": "earliest",
+        # On stop, commit what is applied and go: do not first wait for the records
+        # already fetched to be applied (with Redis away, that wait never ended). The
+        # next owner re-reads them from the committed offset; Redis fences repeats.
+        "stream_wait_empty": False,
+        "stream_processing_timeout": stall_s,
+        "broker_commit_livelock_soft_timeout": stall_s,
         "topic_partitions": partitions,
         "topic_replication_factor": replication_factor,
     }

@@ -1,8 +1,12 @@
 """`gridpulse up`: the whole system on one machine, embedded where nothing is configured.
 
 Starts (or connects to) Kafka and Redis, creates the topics, then runs the worker, the
-notifier, the simulator and the dashboard as child processes, shows progress, prints the dashboard
-URL and stops everything cleanly on Ctrl-C.
+notifier, the simulator and the dashboard as child processes, shows progress, prints the
+dashboard URL and stops everything cleanly on Ctrl-C. A child that exits is started again
+after a backoff (1 s, doubling up to :data:`RESTART_MAX_S`; back to 1 s once a child ran
+for :data:`STEADY_S`), with a line saying which, how and where its log is: one process
+failing neither stops the others nor stays down. The simulator never gives up on an
+unavailable broker here, and a restarted one goes on where the last one stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 import redis
 
 from ..city import load_city
+from ..outage import Backoff
+from ..redact import mask
 from ..clock import fmt_local, now_ms
 from ..loop.calendar import load_calendar
 from ..loop.calendar_years import year_gap
@@ -29,10 +35,80 @@ from .broker import EmbeddedKafka, create_topics, kafka_reachable
 from .redis_server import EmbeddedRedis, redis_reachable
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+#: Longest wait before a child that keeps exiting is started again.
+RESTART_MAX_S = 30.0
+#: A child that ran this long before it exited is restarted after the shortest wait.
+STEADY_S = 60.0
 
 
 def _say(msg: str) -> None:
-    print(f"[gridpulse] {msg}", flush=True)
+    print(f"[gridpulse] {mask(msg)}", flush=True)
+
+
+def _last_line(path: Path, limit: int = 4096) -> str:
+    """The last non-empty line of a log file (its end only is read)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            lines = [ln for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:240] if lines else ""
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Child:
+    """One process `gridpulse up` runs: started, watched, restarted with backoff, stopped."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+        self.restarts = 0
+        self.backoff = Backoff(first=1.0, cap=RESTART_MAX_S)
+
+    def start(self) -> None:
+        """Start the process, its output appended to its log."""
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.started_at, self.restart_at = time.monotonic(), None
+        verb = "restarted" if self.restarts else "started"
+        _say(f"{self.name}: {verb} (pid {self.proc.pid}, log {self.log_path})")
+
+    def watch(self) -> None:
+        """Notice an exit (and schedule the restart), or restart when it is time."""
+        now = time.monotonic()
+        if self.proc is not None:
+            code = self.proc.poll()
+            if code is None:
+                return
+            ran = now - self.started_at
+            if ran >= STEADY_S:
+                self.backoff.reset()
+            delay = self.backoff.next_delay()
+            self.proc, self.restart_at = None, now + delay
+            self.restarts += 1
+            last = _last_line(self.log_path)
+            _say(f"{self.name} {_how(code)} after {ran:.0f} s; restarting in {delay:.1f} s "
+                 f"(restart {self.restarts}; log {self.log_path}" + (f", last line: {last})" if last else ")"))
+        elif self.restart_at is not None and now >= self.restart_at:
+            self.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive now (not between an exit and its restart)."""
+        return self.proc is not None and self.proc.poll() is None
 
 
 def _clear_projections(url: str, prefix: str) -> int:
@@ -55,17 +131,11 @@ def _chunks(it, size):
         yield buf
 
 
-def _wait_http(url: str, timeout: float, procs: list) -> bool:
+def _answers_http(url: str) -> bool:
     import urllib.request
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            return False
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return True
-        time.sleep(0.2)
+    with contextlib.suppress(OSError):
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
     return False
 
 
@@ -141,43 +211,48 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
         cmd = [sys.executable, "-m", "gridpulse.cli"]
         logdir = Path(settings.log_dir)
         logdir.mkdir(parents=True, exist_ok=True)
-        procs: dict[str, subprocess.Popen] = {}
-        for name, sub in (("worker", ["worker"]), ("notifier", ["notify"]), ("dashboard", ["dashboard"]),
-                          ("simulator", ["simulate"])):
-            log = open(logdir / f"{name}.log", "ab")
-            procs[name] = subprocess.Popen(cmd + sub, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
-            _say(f"{name}: started (pid {procs[name].pid}, log {logdir / (name + '.log')})")
+        checkpoint = logdir / "simulator.checkpoint.json"
+        checkpoint.unlink(missing_ok=True)  # each `up` runs a new simulation; restarts resume it
+        # The simulator waits out any broker outage here: nobody would restart it
+        # with the events it gave up on.
+        sim_env = dict(env, GRIDPULSE_PRODUCER_MAX_OUTAGE_S="0")
+        children = [Child(name, cmd + sub, e, logdir / f"{name}.log") for name, sub, e in (
+            ("worker", ["worker"], env), ("notifier", ["notify"], env), ("dashboard", ["dashboard"], env),
+            ("simulator", ["simulate", "--checkpoint", str(checkpoint)], sim_env))]
+        for child in children:
+            child.start()
 
         def stop_children() -> None:
-            for name, p in procs.items():
-                if p.poll() is None:
+            for c in children:
+                if c.running:
                     with contextlib.suppress(ProcessLookupError):
-                        os.killpg(p.pid, signal.SIGTERM)
+                        os.killpg(c.proc.pid, signal.SIGTERM)
             deadline = time.monotonic() + 15
-            for name, p in procs.items():
-                try:
-                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(p.pid, signal.SIGKILL)
-                    p.wait()
-                _say(f"{name}: stopped")
+            for c in children:
+                if c.proc is not None:
+                    try:
+                        c.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(c.proc.pid, signal.SIGKILL)
+                        c.proc.wait()
+                _say(f"{c.name}: stopped")
 
         stack.callback(stop_children)
         url = f"http://{settings.dash_host}:{settings.dash_port}/"
-        if _wait_http(url, 60, list(procs.values())):
-            _say(f"dashboard: {url}   (Ctrl-C stops everything)")
-        else:
-            _say("dashboard did not come up; see the logs above")
         started = last_status = time.monotonic()
+        announced = warned = False
         view = LiveView.from_url(redis_url, settings.redis_prefix, settings.timezone)
         try:
             while duration_s is None or time.monotonic() - started < duration_s:
-                for name, p in procs.items():
-                    if p.poll() is not None:
-                        _say(f"{name} exited with code {p.returncode}; stopping (see {logdir / (name + '.log')})")
-                        return 1
+                for c in children:
+                    c.watch()
+                if not announced and children[1].running and _answers_http(url):
+                    announced = True
+                    _say(f"dashboard: {url}   (Ctrl-C stops everything)")
+                elif not announced and not warned and time.monotonic() - started > 60:
+                    warned = True
+                    _say(f"dashboard did not come up within 60 s; see {children[1].log_path}")
                 if time.monotonic() - last_status >= 10:
                     last_status = time.monotonic()
                     _say(_status(view, settings))
