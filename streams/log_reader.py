@@ -74,11 +74,22 @@ class LogReader:
 
     @_reconnecting
     async def bounds(self, partition: int) -> tuple[int, int]:
-        """The partition's first retained offset and its end (the next offset to be written)."""
+        """The partition's first retained offset and its end (the next offset to be written).
+
+        The end is what the broker reports, checked by reading from there: Tansu (memory
+        storage) can report an end far behind a partition written in large batches.
+        """
         c = await self._consumer()
         tp = TopicPartition(self.topic, partition)
         first = (await c.beginning_offsets([tp]))[tp]
         end = (await c.end_offsets([tp]))[tp]
+        c.assign([tp])
+        c.seek(tp, max(first, end - 1))
+        for _ in range(20):  # a partition written to all the while has no last record
+            got = (await c.getmany(tp, timeout_ms=300, max_records=5000)).get(tp, [])
+            if not got:
+                break
+            end = max(end, got[-1].offset + 1)
         return first, end
 
     @_reconnecting
