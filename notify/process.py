@@ -87,6 +87,7 @@ class Notifier:
         self.render = Render(settings.timezone, cfg.external_url, namer(settings.city))
         self.logged: dict[str, str] = {}
         self.pending: dict[str, list[Notification]] = defaultdict(list)  # message -> notes
+        self.replayed: dict[str, Notification] | None = {}  # the log as read before catching up
         self.alerts_raw: dict[str, object] = {}
         self.acks: list = []
         self.senders: dict[str, ReceiverSender] = {}
@@ -142,6 +143,8 @@ class Notifier:
         if prev in ("sent", "failed") and n.status == "pending":
             return  # an old pending record read after the final one (compaction keeps the last)
         self.logged[n.key] = n.status
+        if self.replayed is not None:
+            self.replayed[n.key] = n
         if n.status == "pending":
             self.pending[n.message or n.key].append(n)
         else:
@@ -238,6 +241,7 @@ class Notifier:
                 if not caught_up:
                     caught_up = not batch and await self._at_end(consumer, ends)
                     if caught_up:
+                        await self._remirror()
                         log.info("notifier %s caught up: %d alerts, %d log records, %d silences",
                                  self.replica, len(self.alerts_raw), len(self.logged), len(self.silences.by_id))
                         self._resend_pending()
@@ -274,6 +278,22 @@ class Notifier:
             if await consumer.position(tp) < end:
                 return False
         return True
+
+    async def _remirror(self) -> None:
+        """Mirror the log as read into Redis, and mark what it ends final as done.
+
+        A notifier killed between logging a final record in Kafka and mirroring it would
+        otherwise leave the Redis copy (what the CLI, the dashboard and the tests read)
+        saying "pending" for a notification that was sent.
+        """
+        notes, self.replayed = list((self.replayed or {}).values()), None
+        for i in range(0, len(notes), 2000):
+            chunk = notes[i:i + 2000]
+            await self.store.mirror(chunk, self.keep_ms)
+            for status in ("sent", "failed"):
+                done = [n.key for n in chunk if n.status == status]
+                if done:
+                    await self.store.done(done, status)
 
     def _resend_pending(self) -> None:
         for msg, notes in list(self.pending.items()):

@@ -285,3 +285,26 @@ def test_poison_on_every_topic_is_dead_lettered_and_the_notifier_goes_on(kafka_b
     finally:
         notifier.stop()
         rcv.stop()
+
+
+def test_a_restart_mirrors_what_the_log_holds(kafka_bootstrap, redis_url, topic_prefix, tmp_path):
+    """Killed between logging a final record in Kafka and mirroring it in Redis, a notifier
+    left the Redis copy saying "pending" (or nothing): the next one mirrors the log as read."""
+    from gridpulse.schemas import NotifiedAlert, Notification
+    s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix)
+    rcv = Receiver(tmp_path / "got.jsonl")
+    s = s.replace(notify_config=write_config(tmp_path / "notify.yaml", rcv, {"receiver": "hook"}))
+    at = now_ms() - 10 * MIN
+    notes = [Notification(key=f"{i:032x}", receiver="hook", group_key="{}:{case=\"c\"}", at=at, reason="firing",
+                          alerts=[NotifiedAlert(id=f"a{i}", fingerprint="0" * 16, status="firing")],
+                          status=status, attempts=1, decided=at, sent=at + 1)
+             for i, status in enumerate(["sent", "sent", "failed"])]
+    asyncio.run(_send_raw(s, [("notify-log", n.key.encode(), encode(n)) for n in notes]))
+    notifier = NotifierProcess(s, GP_TEST_SECRET=SECRET)
+    try:
+        wait_for(lambda: "caught up" in notifier.log(), notifier, what="the notifier to catch up")
+        wait_for(lambda: len(logged(s)) == 3, notifier, what="the log mirrored")
+        assert {k: n["status"] for k, n in logged(s).items()} == {n.key: n.status for n in notes}
+    finally:
+        notifier.stop()
+        rcv.stop()

@@ -231,7 +231,7 @@ def test_a_normal_run_writes_no_error_line(redis_url, tmp_path):
     assert "exited" not in up.stdout and "killed" not in up.stdout, up.stdout  # nobody was restarted
     assert re.search(r"event time 2026-11-27 1[0-9]:", up.stdout), "less than two simulated hours ran"
     texts = {p.name: p.read_text(errors="replace") for p in sorted(logs.glob("*.log"))}
-    assert set(texts) == {"worker.log", "simulator.log", "dashboard.log"}
+    assert set(texts) == {"worker.log", "simulator.log", "dashboard.log", "notifier.log"}
     found = {name: error_lines(text) for name, text in [("up", up.stdout + up.stderr), *texts.items()]}
     assert not any(found.values()), {k: v[:5] for k, v in found.items() if v}
 
