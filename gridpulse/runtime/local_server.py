@@ -124,6 +124,14 @@ class LocalServer:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """SIGKILL the server, keeping its port for :meth:`restart` (a crash, for tests)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        self._terminate()
+
     def restart(self, grace: float = 5.0):
         """Stop the server and start it again on the same port (what its clients know);
         an embedded server keeps nothing, so it comes back empty."""

@@ -140,3 +140,31 @@ def test_a_broker_back_with_another_log_is_detected_and_the_views_follow_it(
             assert worker.alive()
         finally:
             worker.stop()
+
+
+def test_redis_killed_for_a_while_and_back_empty(kafka_bootstrap, topic_prefix, city, day):
+    """Redis crashes (the worker notices and waits, the log moves on meanwhile), then comes
+    back with nothing: the worker rebuilds every view from Kafka by itself."""
+    from gridpulse.runtime.redis_server import EmbeddedRedis
+    msgs, sent = day
+    half = len(sent) // 2
+    with EmbeddedRedis() as server:
+        s = isolated_settings(kafka_bootstrap, server.url, topic_prefix)
+        worker = WorkerProcess(s)
+        try:
+            asyncio.run(_send(s, sent[:half]))
+            wait_caught_up(s, worker)
+            server.kill()  # what it held is gone with it
+            asyncio.run(_send(s, sent[half:]))
+            deadline = time.monotonic() + 120
+            while "outage: Redis at" not in worker.log():  # waited out, not crashed on
+                assert worker.alive(), worker.log()[-3000:]
+                assert time.monotonic() < deadline, "the worker never noticed Redis gone"
+                time.sleep(0.2)
+            server.restart()
+            wait_caught_up(s, worker)
+            _assert_views_equal_oracle(s, city, msgs)
+            _board_is_the_topic(s, worker)
+            assert worker.alive()
+        finally:
+            worker.stop()
