@@ -44,7 +44,7 @@ from gridpulse.visit_views import VisitView, unknown_visit_kpis
 from .visits import day_date, parse_date
 
 PREFIX = "/api"
-MINUTES = (1, 1440)  # per-minute series: a minute up to a day (newmin counters live 48 h)
+MINUTES = (1, 1440)  # per-minute series: a minute up to a day (archiving removes older newmin counters)
 DAYS = (1, 31)  # score window: a day up to a month (the longest usual assessment period)
 SCORED_LEVELS = ("city", "district", "town")  # levels whose KPI answer carries a score
 SCORE_KINDS = ("department", "town", "worker")
@@ -270,7 +270,7 @@ class Api:
             raise no_data(CASE, fresh)
         doc = self.view.case(case_id, self.rules)
         if doc is None:
-            raise ApiError(404, "case", f"unknown case {case_id!r}")
+            raise ApiError(404, "case", f"unknown case {case_id!r} (or archived: closed more than GRIDPULSE_CASE_KEEP_DAYS ago)")
         g = self.city.grid(doc["grid"])
         doc["area"] = {lvl: {"code": c, "name": self.city.area(c).name}
                        for lvl, c in (("grid", g.code), ("community", g.community),

@@ -65,6 +65,10 @@ class Keys:
         """Hash: grid -> end time (epoch ms) of its newest visit."""
         return f"{self.prefix}gps:{p}:lastvisit"
 
+    def frozen(self, p: int) -> str:
+        """Hash: counter key -> the share of archived cases in it (what a load starts from)."""
+        return f"{self.prefix}case:{p}:frozen"
+
     def lastcase(self, p: int) -> str:
         """Hash: grid -> report time (epoch ms) of its newest case."""
         return f"{self.prefix}case:{p}:lastcase"

@@ -183,6 +183,11 @@ class Settings:
     track_days: int = _env(
         "GRIDPULSE_TRACK_DAYS", 8, "Days the routes, stays and day summaries of terminals are kept in Redis.",
         rule=Int(1))
+    case_keep_days: int = _env(
+        "GRIDPULSE_CASE_KEEP_DAYS", 7,
+        "Days a closed case stays in the worker and Redis after its last event and its last deadline; "
+        "then it is archived (its figures stay in the totals, it takes no more events). 0: never.",
+        rule=Int(0))
     alert_days: int = _env(
         "GRIDPULSE_ALERT_DAYS", 7, "Days of alerts (and their acknowledgements) the alerts board keeps.",
         rule=Int(1))

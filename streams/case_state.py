@@ -13,6 +13,13 @@ while others move is brought along by ticks, see ``streams/clock.py``). A deadli
 a deadline or an escalation, so 100,000 open cases are not scanned every tick.
 Rule-breaking events wait for the allowed lateness (a late predecessor may still make
 them valid) and then go to the dead-letter topic.
+
+Archiving keeps the projection bounded: a case that is no longer open, that time alone
+can no longer change (no warning, deadline or escalation ahead), and whose newest event
+is more than ``keep_ms`` behind "now" takes no more events; :meth:`CasePartition.archive`
+then drops its record, and its share of the counters moves into ``frozen`` (what a load
+starts the counters from), so every sum stays what it was, except the per-minute report
+counts, which it leaves (docs/contract.md, "Archived cases").
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ class CasePartition:
     """Projection of one ``case-events`` partition."""
 
     def __init__(self, partition: int, lineage: Callable[[str], Lineage], rules: Rules,
-                 lateness_ms: int, topic: str = "case-events") -> None:
+                 lateness_ms: int, topic: str = "case-events", keep_ms: int = 0) -> None:
         self.partition, self.lineage, self.rules = partition, lineage, rules
         self.lateness, self.topic = lateness_ms, topic
+        self.keep = keep_ms  # archive horizon (0: never archive)
         self.offset = -1  # last applied Kafka offset
         self.watermark = 0  # "now": max event time applied
         self.received = 0  # newest record timestamp applied: when the broker got it
@@ -61,6 +69,10 @@ class CasePartition:
         self._heap: list[tuple[int, str]] = []
         self._typical: dict[tuple[str, str], dict[int, int | None]] = {}
         self.faulted: dict[str, str] = {}  # case -> why the rules raised on it (see _fault)
+        self.frozen: Counter[str] = Counter()  # the counters' share of archived cases
+        self.quiet: set[str] = set()  # closed cases that time alone no longer changes
+        self._archive_heap: list[tuple[int, str]] = []  # (newest event time, quiet case)
+        self.archived = 0  # cases archived since this projection was loaded
         self.clear_dirty()
 
     def typical(self, dept: str, category: str, day: int) -> int | None:
@@ -87,6 +99,8 @@ class CasePartition:
         self.dropped_recent: set[str] = set()
         self.dirty_lastcase: set[str] = set()
         self.dirty_rows: set[str] = set()
+        self.dirty_frozen: set[str] = set()
+        self.evicted: set[str] = set()  # archived cases whose saved records must go
         self.alerts_out: list[Alert] = []
         self.dead_out: list[tuple[bytes, DeadLetter]] = []
 
@@ -103,6 +117,8 @@ class CasePartition:
         rec = self.cases.get(ev.case)
         if rec is not None and rec.has(ev.id):
             return False
+        if self.keep and self._refused_as_archived(ev, rec, offset, raw):
+            return True
         if rec is None:
             rec = self.cases[ev.case] = CaseRecord(ev.grid, ev.category, ev.severity, 0,
                                                    ev.lon, ev.lat, [])
@@ -120,6 +136,22 @@ class CasePartition:
         view = self.refresh(ev.case)  # moves the watermark if the event is valid
         if raw is not None and any(eid == ev.id for eid, _ in view.rejected):
             rec.raw[ev.id] = raw  # kept until the lateness has passed
+        return True
+
+    def _refused_as_archived(self, ev: CaseEvent, rec: CaseRecord | None, offset: int,
+                             raw: bytes | None) -> bool:
+        """Dead-letter an event of an archived case, or one too old for a case not held."""
+        cutoff, days = self.watermark - self.keep, self.keep / 86_400_000
+        if rec is not None and ev.case in self.quiet and rec.history[-1].ts < cutoff:
+            why = (f"case {ev.case} is archived: closed, and its newest event more than "
+                   f"{days:g} days before now; it takes no more events")
+        elif rec is None and ev.ts < cutoff:
+            why = (f"dated more than {days:g} days before now, for a case this partition does "
+                   f"not hold (archived, or reported that late)")
+        else:
+            return False
+        self.dead_out.append((ev.case.encode(), dead_letter(
+            self.topic, self.partition, offset, why, raw if raw is not None else encode(ev), self.watermark)))
         return True
 
     def tick(self, ts: int, offset: int, received: int | None = None) -> bool:
@@ -198,10 +230,24 @@ class CasePartition:
                 wake = min(pending + ([wake] if wake else []))
         if wake is not None:
             heapq.heappush(self._heap, (wake, case))
+        if self.keep and view.stage is not None and not view.is_open and not view.rejected \
+                and self._settled(view, info, clocks, now):
+            self.quiet.add(case)  # nothing ahead: archived once its newest event is old enough
+            heapq.heappush(self._archive_heap, (rec.history[-1].ts, case))
+        else:
+            self.quiet.discard(case)
         self.dirty_cases.add(case)
         if case in self.recent:
             self.dirty_recent.add(case)
         return view
+
+    def _settled(self, view: CaseView, info: CaseInfo, clocks: list, now: int) -> bool:
+        """Whether time alone can no longer change the case: every clock has stopped, the
+        last more than the lateness ago (a stopped clock raises nothing after its stop,
+        and a case that is not open counts the same at any "now")."""
+        if len(view.checks) > 1:
+            clocks = clocks + self.rules.earlier_checks(view, info)
+        return all(stop is not None and stop <= now - self.lateness for _, stop in clocks)
 
     def _settle_rejected(self, case: str, rec: CaseRecord, view: CaseView, now: int) -> CaseView:
         """Dead-letter rule-breaking events the lateness can no longer excuse."""
@@ -227,7 +273,7 @@ class CasePartition:
         heap, now, woken = self._heap, self.watermark, set()
         while heap and heap[0][0] <= now:
             _, case = heapq.heappop(heap)
-            if case not in woken and case not in self.faulted:
+            if case not in woken and case not in self.faulted and case in self.cases:
                 woken.add(case)
                 try:
                     self.refresh(case)
@@ -247,6 +293,40 @@ class CasePartition:
             record.ENCODER.encode(self.cases[case]), self.watermark)))
 
     # -- housekeeping ----------------------------------------------------------------
+    def archive(self) -> int:
+        """Drop the records of the cases archived by now (see the module's docstring);
+        returns how many. Their counter keys stay, their share now held in ``frozen``."""
+        heap, cutoff, n = self._archive_heap, self.watermark - self.keep, 0
+        while self.keep and heap and heap[0][0] < cutoff:
+            _, case = heapq.heappop(heap)
+            rec = self.cases.get(case)
+            if rec is None or case not in self.quiet or rec.history[-1].ts >= cutoff:
+                continue  # gone already, or moved since it was queued
+            keys = self.contrib.pop(case, ())
+            frozen = [k for k in keys if not k.startswith("newmin|")]
+            self.frozen.update(frozen)
+            self.dirty_frozen.update(frozen)
+            if len(frozen) < len(keys):
+                # Per-minute report counts are read a day back at most, and an archived
+                # case was reported days ago: they leave instead of piling up forever.
+                for k in keys:
+                    if k.startswith("newmin|"):
+                        self.counters[k] -= 1
+                        self.dirty_keys.add(k)
+            del self.cases[case]
+            self.views.pop(case, None)
+            self.quiet.discard(case)
+            if self.rows.pop(case, None) is not None:
+                self.dirty_rows.add(case)
+            if self.recent.pop(case, None) is not None:
+                self.dirty_recent.discard(case)
+                self.dropped_recent.add(case)
+            self.dirty_cases.discard(case)
+            self.evicted.add(case)
+            n += 1
+        self.archived += n
+        return n
+
     def prune_recent(self) -> None:
         """Drop ticker entries that fell behind the watermark (depends on it alone)."""
         cutoff = self.watermark - RECENT_MS
@@ -264,7 +344,9 @@ class CasePartition:
         do not list as sent yet are kept for sending (a crash may have come between
         publishing and saving).
         """
-        self.views, self.contrib, self.counters, self._heap = {}, {}, Counter(), []
+        self.views, self.contrib, self._heap = {}, {}, []
+        self.counters = Counter(self.frozen)  # archived cases count as they did
+        self.quiet, self._archive_heap = set(), []
         self._typical = {}
         self.lastcase = {}
         self.rows = {}

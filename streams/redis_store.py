@@ -82,11 +82,13 @@ class PartitionStore:
         pipe.hgetall(self.k.meta(CASE, p))
         pipe.hgetall(self.k.cases(p))
         pipe.zrange(self.k.recent(p), 0, -1, withscores=True)
-        meta, cases, recent = await pipe.execute()
+        pipe.hgetall(self.k.frozen(p))
+        meta, cases, recent, frozen = await pipe.execute()
         self._restore_meta(st, meta)
         st.received = int(meta.get(b"rt", 0))
         st.cases = {k.decode(): record.DECODER.decode(v) for k, v in cases.items()}
         st.recent = {k.decode(): int(s) for k, s in recent}
+        st.frozen = Counter({k.decode(): int(v) for k, v in frozen.items()})
         for _ in st.rebuild():
             await asyncio.sleep(0)  # a long load must not starve the event loop
         st.persisted_offset = st.offset
@@ -100,7 +102,10 @@ class PartitionStore:
         def ops(tx) -> None:
             if st.dirty_cases:
                 tx.hset(k.cases(p), mapping={c: record.ENCODER.encode(st.cases[c]) for c in st.dirty_cases})
+            if st.evicted:
+                tx.hdel(k.cases(p), *st.evicted)
             _put_counter(tx, k.kpi(p), st.counters, st.dirty_keys)
+            _put_counter(tx, k.frozen(p), st.frozen, st.dirty_frozen)
             if st.dirty_recent:
                 tx.zadd(k.recent(p), {c: st.recent[c] for c in st.dirty_recent})
                 tx.hset(k.recent_info(p), mapping={c: _json.encode(st.summary(c)) for c in st.dirty_recent})
@@ -116,7 +121,7 @@ class PartitionStore:
                 tx.zrem(k.recent(p), *st.dropped_recent)
                 tx.hdel(k.recent_info(p), *st.dropped_recent)
 
-        await self._fenced(CASE, p, st, ops, force=bool(st.dirty_cases), extra={"rt": st.received})
+        await self._fenced(CASE, p, st, ops, force=bool(st.dirty_cases or st.evicted), extra={"rt": st.received})
         st.clear_dirty()
 
     async def load_gps(self, p: int) -> GpsPartition:
@@ -206,7 +211,7 @@ class PartitionStore:
         def ops(tx) -> None:
             if kind == CASE:
                 tx.delete(k.cases(p), k.kpi(p), k.recent(p), k.recent_info(p), k.open_cases(p),
-                          k.lastcase(p), k.meta(CASE, p))
+                          k.lastcase(p), k.frozen(p), k.meta(CASE, p))
                 return
             tx.delete(k.positions(p), k.terms(p), k.gkpi(p), k.coverage(p), k.lastvisit(p),
                       k.meta(GPS, p))

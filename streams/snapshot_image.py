@@ -62,7 +62,8 @@ def _known(k: Keys, kind: str, p: int) -> dict[str, str]:
     if kind == GPS:
         names = [k.meta(GPS, p), k.positions(p), k.terms(p), k.gkpi(p), k.coverage(p), k.lastvisit(p)]
         return {n: "hash" for n in names}
-    names = [k.meta(kind, p), k.cases(p), k.kpi(p), k.recent_info(p), k.open_cases(p), k.lastcase(p)]
+    names = [k.meta(kind, p), k.cases(p), k.kpi(p), k.recent_info(p), k.open_cases(p), k.lastcase(p),
+             k.frozen(p)]
     return {**{n: "hash" for n in names}, k.recent(p): "zset"}
 
 

@@ -58,9 +58,10 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
     rules = Rules.load(settings.sla_file, settings.holidays_file, settings.timezone)
     lateness = int(settings.allowed_lateness_s * 1000)
     case_topic = settings.topic(CASE_EVENTS)
+    keep_ms = settings.case_keep_days * 86_400_000
 
     def new_case(p: int) -> CasePartition:
-        return CasePartition(p, lin.__getitem__, rules, lateness, case_topic)
+        return CasePartition(p, lin.__getitem__, rules, lateness, case_topic, keep_ms)
 
     vrules = visit_rules(settings)
 

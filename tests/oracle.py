@@ -11,7 +11,10 @@ tick, or event valid when it arrived, in its log.
 It assumes what the integration tests send: disorder within the allowed lateness. An
 event refused and dead-lettered once the lateness passed stays out for the worker even
 if its predecessor comes later still; this oracle folds it back in (a strict xfail in
-tests/unit/test_contract_oracle.py keeps that limit visible).
+tests/unit/test_contract_oracle.py keeps that limit visible). Likewise it assumes no event
+comes for a case after it is archived (docs/contract.md, "Archived cases"); it applies the
+one thing archiving changes in the figures: an archived case's per-minute report counts
+(``newmin``) are gone.
 """
 
 from __future__ import annotations
@@ -96,8 +99,22 @@ def watermark(log: list) -> int:
     return wm
 
 
+def archived(view, info: CaseInfo, evs, now: int, rules: Rules, lateness_ms: int, keep_ms: int) -> bool:
+    """Whether the contract archives this case at ``now`` ("Archived cases"): not open, its
+    clocks all stopped more than the lateness ago, its newest event more than ``keep_ms``
+    ago (0: never)."""
+    if not keep_ms or view.stage is None or view.is_open or view.rejected:
+        return False
+    clocks = rules.clocks(view, info)
+    if len(view.checks) > 1:
+        clocks = clocks + rules.earlier_checks(view, info)
+    if not all(stop is not None and stop <= now - lateness_ms for _, stop in clocks):
+        return False
+    return max(e.ts for e in evs) < now - keep_ms
+
+
 def case_views(city, items, rules: Rules, partitions: int, lateness_ms: int,
-               clock_ahead_ms: int = 0) -> tuple[Counter, dict[str, Alert]]:
+               clock_ahead_ms: int = 0, keep_ms: int = 0) -> tuple[Counter, dict[str, Alert]]:
     """Every KPI counter (summed over partitions) and every alert, by id (see case_log)."""
     logs = case_log(city, items, partitions, clock_ahead_ms)
     counters: Counter = Counter()
@@ -115,16 +132,17 @@ def case_views(city, items, rules: Rules, partitions: int, lateness_ms: int,
             where = reports[0] if reports else min(evs.values(), key=lambda e: e.ts)
             info = CaseInfo(case, lineage(city, where.grid), where.category, where.severity,
                             reports[0].ts if reports else 0, (reports[0].actor or "") if reports else "")
-            cases.append((view, info))
+            cases.append((view, info, archived(view, info, evs.values(), now, rules, lateness_ms, keep_ms)))
         mine: Counter = Counter()  # a partition learns typical handling times from its own cases
-        for view, info in cases:
-            mine.update(contribution(view, info, now, rules))
+        for view, info, gone in cases:
+            keys = contribution(view, info, now, rules)
+            mine.update(k for k in keys if not (gone and k.startswith("newmin|")))
         counters += mine
 
         def typical(dept, cat, day, mine=mine):
             return typical_from(mine.get, dept, cat, day)
 
-        for view, info in cases:
+        for view, info, _ in cases:
             for a in alerts(view, info, now - lateness_ms, rules, typical=typical):
                 out[a.id] = a
     return +counters, out

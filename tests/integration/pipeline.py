@@ -272,7 +272,8 @@ def case_oracle(s, city):
     _wait_reflects(s, "case", log)
     rules = Rules.load(s.sla_file, s.holidays_file, s.timezone)
     lateness, ahead = int(s.allowed_lateness_s * 1000), int(s.clock_ahead_s * 1000)
-    want, want_alerts = oracle.case_views(city, log, rules, s.partitions, lateness, ahead)
+    want, want_alerts = oracle.case_views(city, log, rules, s.partitions, lateness, ahead,
+                                          s.case_keep_days * 86_400_000)
     return want, want_alerts, oracle.case_watermarks(city, log, s.partitions, ahead)
 
 

@@ -73,6 +73,7 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
     "GRIDPULSE_SILENT_GRID_DAYS": ([("1", 1), ("3", 3)], ["0"]),
     "GRIDPULSE_TRACK_DAYS": ([("8", 8)], ["0", "eight"]),
     "GRIDPULSE_ALERT_DAYS": ([("7", 7)], ["0", "-7"]),
+    "GRIDPULSE_CASE_KEEP_DAYS": ([("7", 7), ("0", 0)], ["-1", "week"]),
     "GRIDPULSE_DASH_HOST": ([("127.0.0.1", None), ("0.0.0.0", None), ("wall.local", None), ("::", None)],
                             ["http://127.0.0.1", "wall host", "127.0.0.1/24"]),
     "GRIDPULSE_DASH_PORT": ([("8050", 8050), ("1", 1), ("65535", 65535)], ["0", "65536", "80x", "-80"]),
