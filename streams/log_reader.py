@@ -44,28 +44,33 @@ def _reconnecting(fn):
 
 class LogReader:
     """Reads ranges of one topic's partitions: a consumer without a group (no coordinator
-    to go wrong), and an admin client for the group's committed offsets; both lazy."""
+    to go wrong) per partition, and an admin client for the group's committed offsets;
+    all lazy. One consumer per partition because catch-ups of several partitions run at
+    once, and a read is a generator: a shared consumer assigned to another partition
+    between two of its chunks would end it early."""
 
     def __init__(self, bootstrap: str, topic: str, *, group: str | None = None,
                  fetch_bytes: int = 8 * 1024**2, idle_ms: int = 1500) -> None:
         self.bootstrap, self.topic, self.group = bootstrap, topic, group
         self.fetch_bytes, self.idle_ms = fetch_bytes, idle_ms
-        self._c: AIOKafkaConsumer | None = None
+        self._cs: dict[int | None, AIOKafkaConsumer] = {}
         self._admin: AIOKafkaAdminClient | None = None
 
-    async def _consumer(self) -> AIOKafkaConsumer:
-        if self._c is None:
+    async def _consumer(self, partition: int | None = None) -> AIOKafkaConsumer:
+        """The consumer that reads ``partition`` (None: one for metadata only)."""
+        c = self._cs.get(partition)
+        if c is None:
             c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                  group_id=None, max_partition_fetch_bytes=self.fetch_bytes)
             await c.start()
-            self._c = c
-        return self._c
+            self._cs[partition] = c
+        return c
 
     async def stop(self) -> None:
         """Close the clients (they are opened again when needed)."""
-        c, self._c = self._c, None
+        cs, self._cs = list(self._cs.values()), {}
         admin, self._admin = self._admin, None
-        for client, close in ((c, "stop"), (admin, "close")):
+        for client, close in [*((c, "stop") for c in cs), (admin, "close")]:
             if client is not None:
                 try:
                     await getattr(client, close)()
@@ -76,20 +81,24 @@ class LogReader:
     async def bounds(self, partition: int) -> tuple[int, int]:
         """The partition's first retained offset and its end (the next offset to be written).
 
-        The end is what the broker reports, checked by reading from there: Tansu (memory
-        storage) can report an end far behind a partition written in large batches.
+        The end is what the broker reports, checked by fetching from there: Tansu (memory
+        storage) can report an end far behind a partition written in large batches, while
+        a fetch's answer carries the true high watermark. The first fetch after an
+        assignment may take longer than one poll, so polls go on until one is answered.
         """
-        c = await self._consumer()
+        c = await self._consumer(partition)
         tp = TopicPartition(self.topic, partition)
         first = (await c.beginning_offsets([tp]))[tp]
         end = (await c.end_offsets([tp]))[tp]
         c.assign([tp])
         c.seek(tp, max(first, end - 1))
-        for _ in range(20):  # a partition written to all the while has no last record
+        for _ in range(40):  # a hang guard: a live broker answers within a few polls
             got = (await c.getmany(tp, timeout_ms=300, max_records=5000)).get(tp, [])
-            if not got:
-                break
-            end = max(end, got[-1].offset + 1)
+            if got:
+                end = max(end, got[-1].offset + 1)
+            hw = c.highwater(tp)
+            if hw is not None:
+                return first, max(end, hw)
         return first, end
 
     @_reconnecting
@@ -108,20 +117,21 @@ class LogReader:
     async def read(self, partition: int, start: int, end: int) -> AsyncIterator[list[Record]]:
         """The records of offsets ``start`` .. ``end - 1`` in chunks, in offset order.
 
-        Stops early when the log has nothing more for ``idle_ms`` (the end offset a
-        broker reports can be stale; what exists is what it delivers).
+        Stops early when the log has nothing more: a fetch answered empty at or past the
+        high watermark, or, should the broker keep answering empty below it, after
+        ``idle_ms`` five times over (what exists is what it delivers).
         """
         if start >= end:
             return
         try:
-            c = await self._consumer()
+            c = await self._consumer(partition)
             tp = TopicPartition(self.topic, partition)
             c.assign([tp])
             c.seek(tp, start)
         except KafkaError as exc:
             await self.stop()
             raise ConnectionError(f"reading {self.topic}: {exc!r}") from exc
-        pos = start
+        pos, empty = start, 0
         while pos < end:
             try:
                 got = (await c.getmany(tp, timeout_ms=self.idle_ms, max_records=5000)).get(tp, [])
@@ -129,7 +139,14 @@ class LogReader:
                 await self.stop()
                 raise ConnectionError(f"reading {self.topic}: {exc!r}") from exc
             if not got:
-                return
+                if tp not in c.assignment():
+                    return  # reassigned by another call on this partition: read again later
+                hw = c.highwater(tp)
+                empty += 1
+                if (hw is not None and pos >= hw) or empty >= 5:
+                    return
+                continue
+            empty = 0
             chunk = [Record(m.partition, m.offset, m.key, m.value,
                             None if m.timestamp is None else m.timestamp / 1000)
                      for m in got if m.offset < end]
