@@ -47,10 +47,12 @@ def read(path) -> list[dict]:
     """The recorded requests, each with ``json`` (the decoded body) added."""
     out = []
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        text = open(path, encoding="utf-8").read()
     except FileNotFoundError:
         return []
-    for line in lines:
+    # A line the server is still writing (no newline yet) is read next time: a large body
+    # can reach the file in more than one write.
+    for line in text.split("\n")[:-1]:
         if not line.strip():
             continue
         rec = json.loads(line)
