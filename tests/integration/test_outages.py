@@ -223,7 +223,7 @@ def test_a_normal_run_writes_no_error_line(redis_url, tmp_path):
                GRIDPULSE_LOG_DIR=str(logs), GRIDPULSE_STALL_S="20", GRIDPULSE_SIM_START="2026-11-27T08:00:00",
                GRIDPULSE_SIM_TERMINALS="1000", GRIDPULSE_SIM_SPEED="600", GRIDPULSE_SIM_MAX_EVENTS_PER_S="4000",
                PYTHONUNBUFFERED="1")
-    duration = float(os.environ.get("GRIDPULSE_TEST_LOGCHECK_S", "120"))
+    duration = float(os.environ.get("GRIDPULSE_TEST_LOGCHECK_S", "60"))
     up = subprocess.run([sys.executable, "-m", "gridpulse.cli", "up", "--duration", str(duration)], cwd=tmp_path,
                         env=env, capture_output=True, text=True, timeout=duration + HANG_GUARD_S)
     print("\n" + "\n".join(up.stdout.splitlines()[-3:]))

@@ -437,16 +437,21 @@ def test_no_page_and_no_answer_shows_zero_without_data(redis_url, city):
         with launch_chromium() as browser:
             page = browser.new_page()
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            status_js = """() => { const e = document.querySelector(
+                    '#live-text, #d-status-text, #al-status-text, #page-message');
+                    return e ? e.textContent : null; }"""
             for path in pages:
                 page.goto(base + path)
-                page.wait_for_timeout(6000)  # a refresh of the slowest page (5 s) has answered
+                # The page's status says its data answered; a second more lets every other
+                # callback of the same refresh land before the figures are read.
+                page.wait_for_function(f"() => ({status_js})() === '暂无数据' || ({status_js})() === "
+                                       f"'No data yet' || ({status_js})() === '暂无定位数据'", timeout=30_000)
+                page.wait_for_timeout(1500)
                 shown = page.evaluate(f"""() => Array.from(document.querySelectorAll({json.dumps(FIGURES)}))
                     .map(e => [e.id || e.className, e.textContent])""")
                 zeros = [s for s in shown if ZERO.match(s[1])]
                 assert not zeros, (path, zeros)
-                status = page.evaluate("""() => { const e = document.querySelector(
-                    '#live-text, #d-status-text, #al-status-text, #page-message');
-                    return e ? e.textContent : null; }""")
+                status = page.evaluate(status_js)
                 assert status in ("暂无数据", "No data yet", "暂无定位数据"), (path, status)
             page.screenshot(path=str(OUT / "worker-no-data.png"))
             with Heartbeat(redis_url, EMPTY_PREFIX) as beat:
