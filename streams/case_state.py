@@ -70,7 +70,8 @@ class CasePartition:
         self._typical: dict[tuple[str, str], dict[int, int | None]] = {}
         self.faulted: dict[str, str] = {}  # case -> why the rules raised on it (see _fault)
         self.frozen: Counter[str] = Counter()  # the counters' share of archived cases
-        self.quiet: set[str] = set()  # closed cases that time alone no longer changes
+        # closed cases that time alone no longer changes -> their newest event time
+        self.quiet: dict[str, int] = {}
         self._archive_heap: list[tuple[int, str]] = []  # (newest event time, quiet case)
         self.archived = 0  # cases archived since this projection was loaded
         self.clear_dirty()
@@ -232,10 +233,12 @@ class CasePartition:
             heapq.heappush(self._heap, (wake, case))
         if self.keep and view.stage is not None and not view.is_open and not view.rejected \
                 and self._settled(view, info, clocks, now):
-            self.quiet.add(case)  # nothing ahead: archived once its newest event is old enough
-            heapq.heappush(self._archive_heap, (rec.history[-1].ts, case))
+            newest = rec.history[-1].ts
+            if self.quiet.get(case) != newest:  # archived once its newest event is old enough
+                self.quiet[case] = newest
+                heapq.heappush(self._archive_heap, (newest, case))
         else:
-            self.quiet.discard(case)
+            self.quiet.pop(case, None)
         self.dirty_cases.add(case)
         if case in self.recent:
             self.dirty_recent.add(case)
@@ -273,7 +276,8 @@ class CasePartition:
         heap, now, woken = self._heap, self.watermark, set()
         while heap and heap[0][0] <= now:
             _, case = heapq.heappop(heap)
-            if case not in woken and case not in self.faulted and case in self.cases:
+            if case not in woken and case not in self.faulted and case in self.cases \
+                    and case not in self.quiet:  # time changes nothing of a quiet case
                 woken.add(case)
                 try:
                     self.refresh(case)
@@ -315,7 +319,7 @@ class CasePartition:
                         self.dirty_keys.add(k)
             del self.cases[case]
             self.views.pop(case, None)
-            self.quiet.discard(case)
+            del self.quiet[case]
             if self.rows.pop(case, None) is not None:
                 self.dirty_rows.add(case)
             if self.recent.pop(case, None) is not None:
@@ -346,7 +350,7 @@ class CasePartition:
         """
         self.views, self.contrib, self._heap = {}, {}, []
         self.counters = Counter(self.frozen)  # archived cases count as they did
-        self.quiet, self._archive_heap = set(), []
+        self.quiet, self._archive_heap = {}, []
         self._typical = {}
         self.lastcase = {}
         self.rows = {}
