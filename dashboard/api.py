@@ -270,7 +270,7 @@ class Api:
             raise no_data(CASE, fresh)
         doc = self.view.case(case_id, self.rules)
         if doc is None:
-            raise ApiError(404, "case", f"unknown case {case_id!r} (or archived: closed more than GRIDPULSE_CASE_KEEP_DAYS ago)")
+            raise ApiError(404, "case", f"unknown case {case_id!r} (or archived: closed, newest event more than GRIDPULSE_CASE_KEEP_DAYS ago)")
         g = self.city.grid(doc["grid"])
         doc["area"] = {lvl: {"code": c, "name": self.city.area(c).name}
                        for lvl, c in (("grid", g.code), ("community", g.community),

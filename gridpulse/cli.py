@@ -201,7 +201,7 @@ def cmd_case(args: argparse.Namespace) -> int:
     view = LiveView.from_url(_need(s.redis_url, "REDIS_URL"), s.redis_prefix, s.timezone)
     doc = view.case(args.case, Rules.load(s.sla_file, s.holidays_file, s.timezone))
     if doc is None:
-        sys.exit(f"gridpulse case: unknown case {args.case!r} (or archived: closed more than GRIDPULSE_CASE_KEEP_DAYS ago)")
+        sys.exit(f"gridpulse case: unknown case {args.case!r} (or archived: closed, newest event more than GRIDPULSE_CASE_KEEP_DAYS ago)")
     print(json.dumps(doc, ensure_ascii=False, indent=1 if args.pretty else None))
     return 0
 

@@ -185,8 +185,9 @@ class Settings:
         rule=Int(1))
     case_keep_days: int = _env(
         "GRIDPULSE_CASE_KEEP_DAYS", 7,
-        "Days a closed case stays in the worker and Redis after its last event and its last deadline; "
-        "then it is archived (its figures stay in the totals, it takes no more events). 0: never.",
+        "Days a closed case stays in the worker and Redis after its newest event, once all its SLA clocks "
+        "have stopped; then it is archived (its figures stay in the totals, it takes no more events; "
+        "docs/contract.md, Archived cases). 0: never.",
         rule=Int(0))
     alert_days: int = _env(
         "GRIDPULSE_ALERT_DAYS", 7, "Days of alerts (and their acknowledgements) the alerts board keeps.",

@@ -15,8 +15,8 @@ Rule-breaking events wait for the allowed lateness (a late predecessor may still
 them valid) and then go to the dead-letter topic.
 
 Archiving keeps the projection bounded: a case that is no longer open, that time alone
-can no longer change (no warning, deadline or escalation ahead), and whose newest event
-is more than ``keep_ms`` behind "now" takes no more events; :meth:`CasePartition.archive`
+can no longer change (every SLA clock stopped, at least the lateness ago), and whose
+newest event is more than ``keep_ms`` behind "now" takes no more events; :meth:`CasePartition.archive`
 then drops its record, and its share of the counters moves into ``frozen`` (what a load
 starts the counters from), so every sum stays what it was, except the per-minute report
 counts, which it leaves (docs/contract.md, "Archived cases").
@@ -89,8 +89,9 @@ class CasePartition:
         self._typical.pop((dept, cat), None)
 
     def count(self) -> int:
-        """How many records (cases, terminals) the projection holds: saved as meta ``n``."""
-        return len(self.cases)
+        """How many records the projection holds, saved as meta ``n``: its cases and its
+        frozen counter keys (a lost key of either is then noticed, streams/recovery.py)."""
+        return len(self.cases) + len(self.frozen)
 
     def clear_dirty(self) -> None:
         """Forget what changed (after a successful write)."""
@@ -116,10 +117,10 @@ class CasePartition:
         if received is not None and received > self.received:
             self.received = received
         rec = self.cases.get(ev.case)
+        if self.keep and self._refused_as_archived(ev, rec, offset, raw):
+            return True  # a duplicate too: the same whether or not the record is gone yet
         if rec is not None and rec.has(ev.id):
             return False
-        if self.keep and self._refused_as_archived(ev, rec, offset, raw):
-            return True
         if rec is None:
             rec = self.cases[ev.case] = CaseRecord(ev.grid, ev.category, ev.severity, 0,
                                                    ev.lon, ev.lat, [])
@@ -268,6 +269,10 @@ class CasePartition:
             rec.dead.append(h.id)
         ids = {h.id for h in gone}
         rec.history = [h for h in rec.history if h.id not in ids]
+        if not rec.history and self.keep:
+            # Nothing of it was ever valid (often a late event of an archived case whose
+            # record was gone): it counts nothing, and archive() drops it.
+            heapq.heappush(self._archive_heap, (-1, case))
         view.rejected = [(e, w) for e, w in view.rejected if e not in ids]
         return view  # skipped events never changed the fold
 
@@ -304,6 +309,9 @@ class CasePartition:
         while self.keep and heap and heap[0][0] < cutoff:
             _, case = heapq.heappop(heap)
             rec = self.cases.get(case)
+            if rec is not None and not rec.history and not self.contrib.get(case):
+                self._drop(case)  # an empty record (see _settle_rejected)
+                continue
             if rec is None or case not in self.quiet or rec.history[-1].ts >= cutoff:
                 continue  # gone already, or moved since it was queued
             keys = self.contrib.pop(case, ())
@@ -317,19 +325,23 @@ class CasePartition:
                     if k.startswith("newmin|"):
                         self.counters[k] -= 1
                         self.dirty_keys.add(k)
-            del self.cases[case]
-            self.views.pop(case, None)
-            del self.quiet[case]
-            if self.rows.pop(case, None) is not None:
-                self.dirty_rows.add(case)
-            if self.recent.pop(case, None) is not None:
-                self.dirty_recent.discard(case)
-                self.dropped_recent.add(case)
-            self.dirty_cases.discard(case)
-            self.evicted.add(case)
+            self._drop(case)
             n += 1
         self.archived += n
         return n
+
+    def _drop(self, case: str) -> None:
+        del self.cases[case]
+        self.views.pop(case, None)
+        self.contrib.pop(case, None)
+        self.quiet.pop(case, None)
+        if self.rows.pop(case, None) is not None:
+            self.dirty_rows.add(case)
+        if self.recent.pop(case, None) is not None:
+            self.dirty_recent.discard(case)
+            self.dropped_recent.add(case)
+        self.dirty_cases.discard(case)
+        self.evicted.add(case)
 
     def prune_recent(self) -> None:
         """Drop ticker entries that fell behind the watermark (depends on it alone)."""

@@ -14,7 +14,7 @@ from typing import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from .record import Record
 
@@ -29,15 +29,15 @@ def fingerprint(r) -> str:
 
 
 def _reconnecting(fn):
-    """A Kafka error drops the reader's clients (they are made again on the next call)
+    """A Kafka error drops the client of that partition (made again on the next call)
     and surfaces as a ConnectionError: the broker is away or was replaced, an outage
-    the caller retries (streams/retry.py), not a bug."""
+    the caller retries (streams/retry.py), not a bug. Other partitions' reads go on."""
     @functools.wraps(fn)
-    async def wrapper(self, *args, **kwargs):
+    async def wrapper(self, partition, *args, **kwargs):
         try:
-            return await fn(self, *args, **kwargs)
-        except KafkaError as exc:
-            await self.stop()
+            return await fn(self, partition, *args, **kwargs)
+        except (KafkaError, ConsumerStoppedError) as exc:
+            await self._drop(partition)
             raise ConnectionError(f"reading {self.topic}: {exc!r}") from exc
     return wrapper
 
@@ -66,6 +66,20 @@ class LogReader:
             self._cs[partition] = c
         return c
 
+    async def _drop(self, partition: int) -> None:
+        c = self._cs.pop(partition, None)
+        if partition is not None and self._admin is not None:
+            admin, self._admin = self._admin, None
+            try:
+                await admin.close()
+            except Exception:  # noqa: BLE001 - closing what already failed
+                pass
+        if c is not None:
+            try:
+                await c.stop()
+            except Exception:  # noqa: BLE001 - closing what already failed
+                pass
+
     async def stop(self) -> None:
         """Close the clients (they are opened again when needed)."""
         cs, self._cs = list(self._cs.values()), {}
@@ -92,14 +106,17 @@ class LogReader:
         end = (await c.end_offsets([tp]))[tp]
         c.assign([tp])
         c.seek(tp, max(first, end - 1))
-        for _ in range(40):  # a hang guard: a live broker answers within a few polls
-            got = (await c.getmany(tp, timeout_ms=300, max_records=5000)).get(tp, [])
-            if got:
-                end = max(end, got[-1].offset + 1)
-            hw = c.highwater(tp)
-            if hw is not None:
-                return first, max(end, hw)
-        return first, end
+        try:
+            for _ in range(40):  # a hang guard: a live broker answers within a few polls
+                got = (await c.getmany(tp, timeout_ms=300, max_records=5000)).get(tp, [])
+                if got:
+                    end = max(end, got[-1].offset + 1)
+                hw = c.highwater(tp)
+                if hw is not None:
+                    return first, max(end, hw)
+            return first, end
+        finally:
+            c.unsubscribe()  # no fetching in the background until the next call
 
     @_reconnecting
     async def committed(self, partition: int) -> int | None:
@@ -128,31 +145,35 @@ class LogReader:
             tp = TopicPartition(self.topic, partition)
             c.assign([tp])
             c.seek(tp, start)
-        except KafkaError as exc:
-            await self.stop()
+        except (KafkaError, ConsumerStoppedError) as exc:
+            await self._drop(partition)
             raise ConnectionError(f"reading {self.topic}: {exc!r}") from exc
         pos, empty = start, 0
-        while pos < end:
-            try:
-                got = (await c.getmany(tp, timeout_ms=self.idle_ms, max_records=5000)).get(tp, [])
-            except KafkaError as exc:
-                await self.stop()
-                raise ConnectionError(f"reading {self.topic}: {exc!r}") from exc
-            if not got:
-                if tp not in c.assignment():
-                    return  # reassigned by another call on this partition: read again later
-                hw = c.highwater(tp)
-                empty += 1
-                if (hw is not None and pos >= hw) or empty >= 5:
-                    return
-                continue
-            empty = 0
-            chunk = [Record(m.partition, m.offset, m.key, m.value,
-                            None if m.timestamp is None else m.timestamp / 1000)
-                     for m in got if m.offset < end]
-            if chunk:
-                yield chunk
-            pos = got[-1].offset + 1
+        try:
+            while pos < end:
+                try:
+                    got = (await c.getmany(tp, timeout_ms=self.idle_ms, max_records=5000)).get(tp, [])
+                except (KafkaError, ConsumerStoppedError) as exc:
+                    await self._drop(partition)
+                    raise ConnectionError(f"reading {self.topic}: {exc!r}") from exc
+                if not got:
+                    if tp not in c.assignment():
+                        return  # reassigned by another call on this partition: read again later
+                    hw = c.highwater(tp)
+                    empty += 1
+                    if (hw is not None and pos >= hw) or empty >= 5:
+                        return
+                    continue
+                empty = 0
+                chunk = [Record(m.partition, m.offset, m.key, m.value,
+                                None if m.timestamp is None else m.timestamp / 1000)
+                         for m in got if m.offset < end]
+                if chunk:
+                    yield chunk
+                pos = got[-1].offset + 1
+        finally:
+            if self._cs.get(partition) is c and tp in c.assignment():
+                c.unsubscribe()  # no fetching in the background until the next call
 
     async def record_at(self, partition: int, offset: int, patience: int = 4) -> Record | None:
         """The record at ``offset`` (None if there is none: deleted, or the log is shorter).

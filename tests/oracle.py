@@ -103,14 +103,18 @@ def archived(view, info: CaseInfo, evs, now: int, rules: Rules, lateness_ms: int
     """Whether the contract archives this case at ``now`` ("Archived cases"): not open, its
     clocks all stopped more than the lateness ago, its newest event more than ``keep_ms``
     ago (0: never)."""
-    if not keep_ms or view.stage is None or view.is_open or view.rejected:
+    if not keep_ms or view.stage is None or view.is_open:
         return False
+    refused = {eid for eid, _ in view.rejected}
+    evs = list(evs)
+    if any(e.id in refused and e.ts > now - lateness_ms for e in evs):
+        return False  # still waiting for the lateness; older refused ones are dead letters
     clocks = rules.clocks(view, info)
     if len(view.checks) > 1:
         clocks = clocks + rules.earlier_checks(view, info)
     if not all(stop is not None and stop <= now - lateness_ms for _, stop in clocks):
         return False
-    return max(e.ts for e in evs) < now - keep_ms
+    return max(e.ts for e in evs if e.id not in refused) < now - keep_ms
 
 
 def case_views(city, items, rules: Rules, partitions: int, lateness_ms: int,

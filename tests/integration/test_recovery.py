@@ -173,7 +173,7 @@ def test_redis_killed_for_a_while_and_back_empty(kafka_bootstrap, topic_prefix, 
 def test_archived_cases_leave_redis_and_every_figure_survives_a_reload_and_a_flush(
         kafka_bootstrap, redis_url, topic_prefix, city):
     """Three simulated days with cases archived after one: fewer case records in Redis,
-    the same figures as the oracle (which archives nothing), after a worker restart
+    the same figures as the oracle (told the same horizon), after a worker restart
     (records plus frozen counters reloaded) and after a flush (replayed from the log)."""
     msgs = _messages(city, minutes=3 * 24 * 60, terminals=6, cases_per_day=600)
     s = isolated_settings(kafka_bootstrap, redis_url, topic_prefix, case_keep_days=1)

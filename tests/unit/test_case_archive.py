@@ -89,7 +89,7 @@ def test_a_reload_from_records_and_frozen_counts_the_same(week):
     for _ in fresh.rebuild():
         pass
     assert +fresh.counters == +st.counters
-    assert set(fresh.quiet) <= set(fresh.cases)
+    assert fresh.quiet == st.quiet and fresh.count() == st.count()
 
 
 def _case(case: str, t0: int) -> list[CaseEvent]:
@@ -118,6 +118,8 @@ T0 = parse_local("2026-11-23T09:00:00", TZ)
     ("held", lambda c: CaseEvent(id="C1.9", case="C1", type="reopened", ts=T0 + 10 * DAY,
                                  grid="330203001001001", category="sanitation", severity=3, dept="sanitation"),
      "is archived", False),
+    # a duplicate, before removal: refused as after it (not silently)
+    ("held", lambda c: c[3], "is archived", False),
     # a duplicate of an archived case's report, after removal: too old for an unknown case
     ("removed", lambda c: c[0], "days before now", False),
     # a report that late, for a case never seen
@@ -162,3 +164,39 @@ def test_keep_zero_never_archives():
     assert st.archive() == 0 and not st.quiet
     st.apply(msgspec.structs.replace(_case("C1", T0)[0], id="C9.0", case="C9"), 11)
     assert not st.dead_out  # no horizon either: an old report still counts
+
+
+def test_a_case_with_a_refused_event_is_archived_as_the_oracle_says():
+    """A rule-breaking event (dead-lettered once the lateness passed) does not keep a case
+    from being archived, in the worker and in the oracle alike."""
+    evs = _case("C1", T0)
+    late = msgspec.structs.replace(evs[4], id="C1.x", ts=evs[-1].ts + 60_000)  # handled after evaluated
+    city = load_city()
+    lin = lineages(city)
+    st = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=DAY)
+    log = [*evs, late]
+    for off, e in enumerate(log):
+        st.apply(e, off)
+        st.advance()
+    later = msgspec.structs.replace(evs[0], id="C2.0", case="C2", ts=T0 + 3 * DAY)  # moves "now"
+    st.apply(later, len(log))
+    st.advance()
+    assert st.archive() == 1 and len(st.dead_out) == 1, st.dead_out  # the late "handled"
+    want, _ = case_views(city, [*log, later], RULES, 1, LATE, keep_ms=DAY)
+    assert +st.counters == want
+
+
+def test_a_record_with_no_valid_event_is_removed():
+    """A late event of an unknown case (an archived one whose record is gone) is refused
+    by the loop's rules after the lateness, and its empty record goes."""
+    st = CasePartition(0, lambda g: (g, g[:12], g[:9], g[:6], "330200"), RULES, LATE, keep_ms=DAY)
+    for off, e in enumerate(_case("C1", T0)):
+        st.apply(e, off)
+    _tick_to(st, T0 + 3 * DAY, 10)
+    assert st.archive() == 1
+    st.apply(msgspec.structs.replace(_case("C1", T0)[0], id="C1.r", type="reopened", ts=T0 + 3 * DAY,
+                                     dept="sanitation"), 11)
+    assert "C1" in st.cases and not st.dead_out  # waits for the lateness first
+    _tick_to(st, T0 + 3 * DAY + 2 * LATE, 12)
+    assert [d.reason for _, d in st.dead_out] and st.cases["C1"].history == []
+    assert st.archive() == 0 and "C1" not in st.cases and "C1" in st.evicted
