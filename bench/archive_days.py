@@ -1,0 +1,164 @@
+"""30 simulated days at Ningbo's case volume: does the case projection stay bounded?
+
+Usage::
+
+    .venv/bin/python bench/archive_days.py              # 30 days, 15,000 cases a day
+    .venv/bin/python bench/archive_days.py --days 8     # quicker
+
+Each mode runs in a child process of its own (so each RSS is its own), against one
+real redis-server this script starts:
+
+- ``keep=0``: nothing archived (the projection before archiving existed: the baseline);
+- ``keep=2``: cases archived 2 days after they settle (GRIDPULSE_CASE_KEEP_DAYS=2);
+- ``keep=7``: the default.
+
+A child applies the seeded simulator's case events (no GPS: terminals are a fixed
+population, their state does not grow with days) to every case partition as the worker
+does: per record, then per batch of 2,000 records the deadline index, archiving, and a
+fenced flush to Redis through streams/redis_store.py. At each simulated midnight it
+prints its RSS, the Redis memory of its keys' database, how many case records the
+partitions hold, and how long reloading every partition from Redis takes (what a
+restarted worker does). The parent prints each mode's day-3 -> last-day ratios. Wall
+clock on a possibly noisy machine; nothing is asserted here (the unit and integration
+tests prove the figures stay exact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DAY = 86_400_000
+TZ = "Asia/Shanghai"
+START = "2026-11-02T00:00:00"  # a Monday
+BATCH = 2000
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 1e6
+
+
+async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, partitions: int) -> None:
+    import redis.asyncio as aioredis
+
+    from gridpulse.city import load_city
+    from gridpulse.clock import parse_local
+    from gridpulse.loop.facts import Rules
+    from gridpulse.rkeys import Keys
+    from producers.simulator import Simulator
+    from streams.case_state import CasePartition
+    from streams.redis_store import PartitionStore
+    from streams.wiring import lineages
+    from tests.oracle import partition_of
+
+    city = load_city("ningbo")
+    lin, rules = lineages(city), Rules.load("", "", TZ)
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    keys = Keys(f"arch{keep_days}:")
+
+    def new_case(p: int) -> CasePartition:
+        return CasePartition(p, lin.__getitem__, rules, 60_000, keep_ms=keep_days * DAY)
+
+    store = PartitionStore(r, keys, new_case)
+    parts = {p: new_case(p) for p in range(partitions)}
+    for st in parts.values():
+        st.persisted_offset = -1
+    offsets = defaultdict(int)
+    t0 = parse_local(START, TZ)
+    sim = Simulator(city, seed=7, start_ms=t0, tz=TZ, terminals=1, cases_per_day=cases_per_day)
+    touched: set[int] = set()
+    applied = 0
+    started = time.perf_counter()
+    for day in range(1, days + 1):
+        for m in sim.advance(t0 + day * DAY):
+            if m.topic != "case-events":
+                continue
+            p = partition_of(m.value.case, partitions)
+            st = parts[p]
+            before = st.watermark
+            st.apply(m.value, offsets[p])
+            offsets[p] += 1
+            if st.watermark > before:
+                st.advance()
+            touched.add(p)
+            applied += 1
+            if applied % BATCH == 0:
+                for q in touched:
+                    parts[q].advance()
+                    parts[q].archive()
+                    await store.flush_case(parts[q])
+                touched.clear()
+        for q in touched:
+            parts[q].advance()
+            parts[q].archive()
+            await store.flush_case(parts[q])
+        touched.clear()
+        info = await r.info("memory")
+        t = time.perf_counter()
+        reloaded = [await store.load_case(p) for p in range(partitions)]
+        reload_s = time.perf_counter() - t
+        del reloaded
+        print(json.dumps({"day": day, "rss_mb": round(rss_mb(), 1),
+                          "redis_mb": round(info["used_memory"] / 1e6, 1),
+                          "cases": sum(len(st.cases) for st in parts.values()),
+                          "archived": sum(st.archived for st in parts.values()),
+                          "kpi_keys": sum([await r.hlen(keys.kpi(p)) for p in range(partitions)]),
+                          "reload_s": round(reload_s, 2), "events": applied,
+                          "elapsed_s": round(time.perf_counter() - started, 1)}), flush=True)
+    await r.flushdb()
+    await r.aclose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--cases-per-day", type=int, default=15_000)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--keep", type=int, nargs="*", default=[0, 2, 7])
+    ap.add_argument("--child", nargs=2, metavar=("REDIS_URL", "KEEP_DAYS"))
+    a = ap.parse_args()
+    if a.child:
+        asyncio.run(child(a.child[0], int(a.child[1]), a.days, a.cases_per_day, a.partitions))
+        return
+    from gridpulse.runtime.redis_server import EmbeddedRedis
+    print(f"{a.days} simulated days, {a.cases_per_day:,} cases a day, {a.partitions} case partitions")
+    results = {}
+    with EmbeddedRedis() as server:
+        for keep in a.keep:
+            print(f"\n== GRIDPULSE_CASE_KEEP_DAYS={keep}" + (" (never archive: the baseline)" if keep == 0 else ""))
+            print(f"{'day':>4} {'RSS MB':>8} {'Redis MB':>9} {'cases held':>11} {'archived':>9} "
+                  f"{'kpi keys':>9} {'reload s':>9}")
+            rows = []
+            proc = subprocess.Popen([sys.executable, __file__, "--days", str(a.days), "--cases-per-day",
+                                     str(a.cases_per_day), "--partitions", str(a.partitions),
+                                     "--child", server.url, str(keep)], stdout=subprocess.PIPE, text=True)
+            for line in proc.stdout:
+                row = json.loads(line)
+                rows.append(row)
+                print(f"{row['day']:>4} {row['rss_mb']:>8} {row['redis_mb']:>9} {row['cases']:>11,} "
+                      f"{row['archived']:>9,} {row['kpi_keys']:>9,} {row['reload_s']:>9}")
+            proc.wait()
+            results[keep] = rows
+    print("\nlast day / day 3 (1.00: flat)")
+    for keep, rows in results.items():
+        if len(rows) < 3:
+            continue
+        d3, last = rows[2], rows[-1]
+        print(f"  keep={keep}: RSS x{last['rss_mb'] / d3['rss_mb']:.2f}, Redis x{last['redis_mb'] / d3['redis_mb']:.2f}, "
+              f"cases held x{last['cases'] / max(1, d3['cases']):.2f}, reload x{last['reload_s'] / max(0.01, d3['reload_s']):.2f}"
+              f"  ({last['events']:,} events in {last['elapsed_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
