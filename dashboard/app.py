@@ -5,7 +5,7 @@ and ``/terminal/<id>``, a grid's workers at ``/grid/<code>/workers``.
 
 Static geometry is served from ``/gp/static/<version>/<layer>.json`` (gzip, immutable
 cache: the version is a hash of the content); the page and its live callbacks never
-carry it. Everything the browser loads comes from this server (DESIGN.md principle 8):
+carry it. Everything the browser loads comes from this server (the product runs offline):
 Dash's own bundles, dash-deck's bundle, plotly.js and the assets folder. The same
 server answers the HTTP JSON API under ``/api`` (api.py).
 """

@@ -1,6 +1,6 @@
 """The static city geometry, made compact once and served to the browser once.
 
-DESIGN.md principle 10: 12,216 grid polygons are ~10 MB as naive pydeck JSON. Here each
+The wall must stay light: 12,216 grid polygons are ~10 MB as naive pydeck JSON. Here each
 layer becomes a small JSON document (rounded coordinates, rings without their closing
 vertex where a polygon layer closes it, short keys), gzipped in memory and served from a cacheable route; the deck
 layers reference it by URL, so deck.gl fetches it once and a 1-second tick never

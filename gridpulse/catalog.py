@@ -1,4 +1,4 @@
-"""Case categories and departments: the realistic defaults of DOMAIN.md.
+"""Case categories and departments: realistic defaults for a Chinese city's grid governance.
 
 Codes are what travels on the wire; names are for people. The simulator draws its
 category mix from ``weight``; the SLA clocks (a later issue) read the deadlines.

@@ -25,7 +25,7 @@ Ident = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.
 Code = Annotated[str, Meta(min_length=6, max_length=20, pattern=r"^[0-9]+$")]
 Text = Annotated[str, Meta(max_length=2000)]
 
-#: Stages and transitions a case event can carry (DOMAIN.md, "The closed loop").
+#: Stages and transitions a case event can carry (docs/contract.md, `case-events`).
 Stage = Literal[
     "reported", "registered", "dispatched", "accepted", "handled", "verified",
     "closed", "evaluated", "returned", "reassigned", "escalated", "reopened",

@@ -1,7 +1,7 @@
 """Read the live views from Redis, merging the per-partition projections.
 
 Used by the dashboard, the CLI, the HTTP API and the tests: the one place that knows how
-partition counters add up to citywide figures (DESIGN.md, principle 5). Counter keys
+partition counters add up to citywide figures (docs/contract.md, Redis views). Counter keys
 are documented in :mod:`gridpulse.loop.facts`.
 """
 

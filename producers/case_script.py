@@ -1,6 +1,6 @@
 """The script of one simulated case: which departments move it through the loop, and when.
 
-Pure and seeded. Deadlines here are the DOMAIN.md handling times counted on the
+Pure and seeded. Deadlines here are the catalog's handling times counted on the
 24-hour clock; the simulator only needs a realistic spread of on-time and late cases
 (the SLA clocks with the working calendar are the stream processor's job).
 """

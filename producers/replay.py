@@ -5,7 +5,7 @@ one ``{"topic", "key", "value"}`` object a line, ``topic`` a logical topic name.
 is published as the exact JSON bytes it has in the file (a :class:`msgspec.Raw` slice, no
 re-encoding), with the line's key, to ``settings.topic(topic)``, acks=all: a worker fed a
 replay sees byte for byte what the live run's worker saw, so the same log gives the same
-KPIs (DESIGN.md, principles 1 and 3) and a batch recomputation of the file checks them.
+KPIs (every rule runs on event time, docs/contract.md "Now") and a batch recomputation of the file checks them.
 
 Pacing is by event time (a case event's ``ts``, a GPS batch's last fix): ``speed`` event
 seconds per real second, or as fast as possible. Lines that are not JSON, not a log

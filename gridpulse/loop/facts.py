@@ -4,7 +4,7 @@ Every KPI is a sum over cases of :func:`contribution` (counter keys, +1 per occu
 and the alerts are the union over cases of :func:`alerts`. The stream worker keeps each
 case's last contribution and applies only the difference when the case or the clock
 moves; the batch oracle just sums. Both therefore agree exactly, whatever the order or
-the partitioning (DESIGN.md, principle 4).
+the partitioning: exactness comes from event ids and idempotent writes, not from delivery.
 
 Counter keys (``|``-separated; ``area`` is a grid, community, town, district or city code):
 

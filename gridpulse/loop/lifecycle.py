@@ -4,7 +4,7 @@
 now: its stage, department, escalation level, the time it entered each stage, the
 department clocks it ran, and the events that broke the rules (with the reason).
 Because it always works on the sorted history, the answer depends only on the set of
-events, never on the order they arrived in (DESIGN.md, principles 3 and 4).
+events, never on the order they arrived in (docs/contract.md, "Now").
 
 Rules (``ALLOWED``: event type -> stages it may follow; ``None`` = a new case):
 

@@ -1,6 +1,6 @@
 """Exactness under crashes: workers killed with SIGKILL mid-stream, and workers sharing partitions.
 
-DESIGN.md, principle 4: a worker killed with SIGKILL and restarted leaves every KPI equal
+Exactly-once effects: a worker killed with SIGKILL and restarted leaves every KPI equal
 to a batch recomputation (tests/oracle.py) from the same log. Each partition's projection
 lives in Redis with the offset it reflects, written in a transaction fenced on that offset;
 Kafka's committed offsets lag behind it, so a restarted worker re-reads records Redis

@@ -2,7 +2,7 @@
 
 Redis is filled once and then left alone, so every tile must equal LiveView's (and for
 the visit tiles VisitView's, i.e. the JSON API's) figure exactly. The page must not
-request anything outside localhost (DESIGN.md principle 8) and the static geometry must
+request anything outside localhost (the product runs offline) and the static geometry must
 arrive once, not with each tick (principle 10); the grid coverage colours travel as one
 compact array in the geometry's grid order, only when they change.
 
