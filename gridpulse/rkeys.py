@@ -156,3 +156,12 @@ class Keys:
     def pattern(self) -> str:
         """Glob matching every key under this prefix."""
         return f"{self.prefix}*"
+
+
+def partition_keys(k: Keys, kind: str, p: int) -> list[str]:
+    """Every key of a partition's projection (a reset deletes them, a snapshot copies
+    them); per-terminal-day keys are not among them."""
+    if kind == GPS:
+        return [k.meta(GPS, p), k.positions(p), k.terms(p), k.gkpi(p), k.coverage(p), k.lastvisit(p)]
+    return [k.meta(CASE, p), k.cases(p), k.kpi(p), k.recent(p), k.recent_info(p), k.open_cases(p),
+            k.lastcase(p), k.frozen(p)]

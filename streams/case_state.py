@@ -34,11 +34,13 @@ from gridpulse.loop import record
 from gridpulse.loop.record import CaseRecord, entry as _entry
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, dead_letter, encode
 
+from .log_tie import TiedToLog
+
 RECENT_MS = 2 * 3_600_000  # how long a reported case stays in the ticker / map points
 Lineage = tuple[str, ...]  # (grid, community, town, district, city)
 
 
-class CasePartition:
+class CasePartition(TiedToLog):
     """Projection of one ``case-events`` partition."""
 
     def __init__(self, partition: int, lineage: Callable[[str], Lineage], rules: Rules,
@@ -49,16 +51,7 @@ class CasePartition:
         self.offset = -1  # last applied Kafka offset
         self.watermark = 0  # "now": max event time applied
         self.received = 0  # newest record timestamp applied: when the broker got it
-        # What ties the projection to its log (streams/recovery.py): the fingerprint of
-        # the record at ``offset``, how many records Redis held when it was loaded (None
-        # if the save predates that), when the log was last checked, and the last offset
-        # the log no longer held when it was rebuilt (-1: complete).
-        self.fp = ""
-        self.gen = ""  # set by `gridpulse rebuild`: a writer from before it must reload
-        self.anchor: tuple[int, str] | None = None  # (offset, fingerprint) of an older record
-        self.saved_count: int | None = None
-        self.verified_at = 0.0
-        self.incomplete = -1
+        self._tie()  # what ties it to its log (streams/log_tie.py)
         self.cases: dict[str, CaseRecord] = {}
         self.views: dict[str, CaseView] = {}
         self.contrib: dict[str, list[str]] = {}

@@ -28,6 +28,8 @@ from gridpulse.visits.day import Households, Lineage, Outbox, Terminal, Tracker,
 from gridpulse.visits.facts import grid_counts, silent_alert, term_keys, term_next_change
 from gridpulse.visits.rules import VisitRules
 
+from .log_tie import TiedToLog
+
 Position = tuple[int, float, float, str, str]  # (ts, lon, lat, grid, worker)
 _term_enc = msgspec.msgpack.Encoder()
 
@@ -37,7 +39,7 @@ def household_index(hid: str) -> int:
     return int(hid.rsplit("-", 1)[1])
 
 
-class GpsPartition:
+class GpsPartition(TiedToLog):
     """Projection of one ``gps-fixes`` partition."""
 
     def __init__(self, partition: int, lineage: Lineage | None = None,
@@ -51,16 +53,7 @@ class GpsPartition:
         self.offset = -1
         self.watermark = 0
         self.first = 0  # the first fix time seen: when this partition began watching
-        # What ties the projection to its log (streams/recovery.py): the fingerprint of
-        # the record at ``offset``, how many records Redis held when it was loaded (None
-        # if the save predates that), when the log was last checked, and the last offset
-        # the log no longer held when it was rebuilt (-1: complete).
-        self.fp = ""
-        self.gen = ""  # set by `gridpulse rebuild`: a writer from before it must reload
-        self.anchor: tuple[int, str] | None = None  # (offset, fingerprint) of an older record
-        self.saved_count: int | None = None
-        self.verified_at = 0.0
-        self.incomplete = -1
+        self._tie()  # what ties it to its log (streams/log_tie.py)
         self.positions: dict[str, Position] = {}
         self.terms: dict[str, Terminal] = {}
         self.cov: dict[str, array] = {}  # grid -> last visit day per household

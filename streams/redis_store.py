@@ -18,7 +18,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from gridpulse.rkeys import CASE, GPS, Keys
+from gridpulse.rkeys import CASE, GPS, Keys, partition_keys
 
 from gridpulse.clock import day_start_ms, local_day, now_ms
 from gridpulse.loop import record
@@ -209,13 +209,8 @@ class PartitionStore:
         kind, p, k = ("case" if isinstance(st, CasePartition) else GPS), st.partition, self.k
 
         def ops(tx) -> None:
-            if kind == CASE:
-                tx.delete(k.cases(p), k.kpi(p), k.recent(p), k.recent_info(p), k.open_cases(p),
-                          k.lastcase(p), k.frozen(p), k.meta(CASE, p))
-                return
-            tx.delete(k.positions(p), k.terms(p), k.gkpi(p), k.coverage(p), k.lastvisit(p),
-                      k.meta(GPS, p))
-            if st.watermark:
+            tx.delete(*partition_keys(k, kind, p))
+            if kind == GPS and st.watermark:
                 today = local_day(st.watermark, st.rules.tz)
                 for day in range(today - self.track_ttl_s // 86_400 - 1, today + 1):
                     for term in st.terms:
@@ -223,7 +218,12 @@ class PartitionStore:
                     if st.terms:
                         tx.hdel(k.wday(day), *st.terms)
 
-        meta_key = k.meta(kind, p)
+        await self._guarded(kind, p, st, ops)
+
+    async def _guarded(self, kind: str, p: int, st, ops: Callable) -> None:
+        """Run ``ops`` in one MULTI that lands only if Redis still holds the offset and the
+        generation ``st`` last read or wrote; raises :class:`Conflict` otherwise."""
+        meta_key = self.k.meta(kind, p)
         async with self.r.pipeline(transaction=True) as tx:
             try:
                 await tx.watch(meta_key)
@@ -243,25 +243,17 @@ class PartitionStore:
         if st.offset == st.persisted_offset and not force:
             return  # nothing new since the last write
         meta_key = self.k.meta(kind, p)
-        async with self.r.pipeline(transaction=True) as tx:
-            try:
-                await tx.watch(meta_key)
-                stored, gen = await tx.hmget(meta_key, "offset", "gen")
-                if int(stored if stored is not None else -1) != st.persisted_offset or \
-                        (gen or b"").decode() != st.gen:
-                    raise Conflict(f"{kind} partition {p}: Redis at {stored!r} ({gen!r}), "
-                                   f"we expected {st.persisted_offset} ({st.gen!r})")
-                tx.multi()
-                ops(tx)
-                tx.hset(meta_key, mapping={
-                    "offset": st.offset, "wm": st.watermark, "fp": st.fp, "n": st.count(),
-                    "inc": st.incomplete, "at": now_ms(),
-                    "anchor": f"{st.anchor[0]}:{st.anchor[1]}" if st.anchor else "",
-                    "gen": st.gen,
-                    **(extra or {})})
-                tx.sadd(self.k.parts(kind), p)
-                await tx.execute()
-            except WatchError as exc:
-                raise Conflict(f"{kind} partition {p}: concurrent write") from exc
+
+        def write(tx) -> None:
+            ops(tx)
+            tx.hset(meta_key, mapping={
+                "offset": st.offset, "wm": st.watermark, "fp": st.fp, "n": st.count(),
+                "inc": st.incomplete, "at": now_ms(),
+                "anchor": f"{st.anchor[0]}:{st.anchor[1]}" if st.anchor else "",
+                "gen": st.gen,
+                **(extra or {})})
+            tx.sadd(self.k.parts(kind), p)
+
+        await self._guarded(kind, p, st, write)
         st.persisted_offset = st.offset
         st.saved_count = st.count()  # what the lost-key check compares with (recovery.py)

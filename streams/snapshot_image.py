@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from gridpulse.clock import local_day
-from gridpulse.rkeys import GPS, Keys
+from gridpulse.rkeys import CASE, GPS, Keys, partition_keys
 
 from .redis_store import Conflict
 
@@ -59,12 +59,7 @@ class _Wanted:
 
 def _known(k: Keys, kind: str, p: int) -> dict[str, str]:
     """The partition's keys the writers create, by name, with their types."""
-    if kind == GPS:
-        names = [k.meta(GPS, p), k.positions(p), k.terms(p), k.gkpi(p), k.coverage(p), k.lastvisit(p)]
-        return {n: "hash" for n in names}
-    names = [k.meta(kind, p), k.cases(p), k.kpi(p), k.recent_info(p), k.open_cases(p), k.lastcase(p),
-             k.frozen(p)]
-    return {**{n: "hash" for n in names}, k.recent(p): "zset"}
+    return {n: "zset" if kind == CASE and n == k.recent(p) else "hash" for n in partition_keys(k, kind, p)}
 
 
 async def _partition_keys(r, k: Keys, kind: str, p: int) -> list[_Wanted]:
