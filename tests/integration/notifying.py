@@ -14,7 +14,7 @@ from gridpulse.rkeys import Keys
 from gridpulse.runtime.broker import free_port
 
 from . import receiver as rec
-from .pipeline import OUT, env_of
+from .pipeline import ChildProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,33 +46,12 @@ class Receiver:
         return [r for r in rec.read(self.out) if path is None or r["path"] == path]
 
 
-class NotifierProcess:
-    """``gridpulse notify`` as a child process, its output in test-output/."""
+class NotifierProcess(ChildProcess):
+    """``gridpulse notify`` as a child process (a restart under the same name appends to
+    its log)."""
 
     def __init__(self, s, name: str = "notifier", **env: str) -> None:
-        OUT.mkdir(exist_ok=True)
-        self.log_path = OUT / f"{s.topic_prefix}{name}.log"
-        self.proc = subprocess.Popen([sys.executable, "-m", "gridpulse.cli", "notify"],
-                                     env=env_of(s, **env), stdout=open(self.log_path, "ab"),
-                                     stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(s, name, ["notify"], "ab", **env)
 
 
 def logged(s) -> dict[str, dict]:

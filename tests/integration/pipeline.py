@@ -55,15 +55,15 @@ def env_of(s: settings_mod.Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    """``gridpulse worker`` as a child process, its output in test-output/."""
+class ChildProcess:
+    """A ``gridpulse`` command as a child process, its output in test-output/."""
 
-    def __init__(self, s: settings_mod.Settings, name: str = "worker") -> None:
+    def __init__(self, s: settings_mod.Settings, name: str, args: list[str], mode: str = "wb",
+                 **env: str) -> None:
         OUT.mkdir(exist_ok=True)
         self.log_path = OUT / f"{s.topic_prefix}{name}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gridpulse.cli", "worker", "--loglevel", "info"],
-            env=env_of(s), stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([sys.executable, "-m", "gridpulse.cli", *args], env=env_of(s, **env),
+                                     stdout=open(self.log_path, mode), stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
         """Whether the process is still running."""
@@ -85,8 +85,15 @@ class WorkerProcess:
         self.proc.wait()
 
     def log(self) -> str:
-        """What the worker printed so far."""
+        """What the process printed so far."""
         return self.log_path.read_text(errors="replace")
+
+
+class WorkerProcess(ChildProcess):
+    """``gridpulse worker`` as a child process."""
+
+    def __init__(self, s: settings_mod.Settings, name: str = "worker") -> None:
+        super().__init__(s, name, ["worker", "--loglevel", "info"])
 
 
 async def _last_offsets(bootstrap: str, topic: str) -> dict[int, int]:

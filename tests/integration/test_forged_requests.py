@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import logging
 import threading
 from collections import defaultdict
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from dashboard.timing import callback_name
 from dashboard.visits import day_date, visit_view
 
 from .fill import PARTITIONS, fill
+from .tracebacks import _no_traceback, tracebacks  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -45,36 +45,6 @@ UPDATE = "/_dash-update-component"
 
 
 # -- the app, its pages and its callbacks ---------------------------------------------------
-class Tracebacks(logging.Handler):
-    """Every log record with a traceback, or at ERROR and above."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info or record.levelno >= logging.ERROR:
-            self.records.append(record)
-
-
-@pytest.fixture(scope="module")
-def tracebacks():
-    handler = Tracebacks()
-    logging.getLogger().addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        logging.getLogger().removeHandler(handler)
-
-
-@pytest.fixture(autouse=True)
-def _no_traceback(tracebacks):
-    yield
-    logged = list(tracebacks)
-    tracebacks.clear()
-    assert not logged, [(r.name, r.getMessage()[:300]) for r in logged]
-
-
 @pytest.fixture(scope="module")
 def city():
     return load_city("ningbo")

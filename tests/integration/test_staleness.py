@@ -17,7 +17,6 @@ wall's app served on it. The workers' status keys are written by the test
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import signal
@@ -43,6 +42,7 @@ from dashboard.visits import day_date, visit_view
 from .fill import PARTITIONS, fill
 from .status import Heartbeat, stamp
 from .test_dashboard import OUT, TZ, serve_wall
+from .tracebacks import _no_traceback, tracebacks  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -77,36 +77,6 @@ class PinnedRedis(EmbeddedRedis):
 
     def thaw(self) -> None:
         os.kill(self._proc.pid, signal.SIGCONT)
-
-
-class Problems(logging.Handler):
-    """Every log record with a traceback, or at ERROR and above."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info or record.levelno >= logging.ERROR:
-            self.records.append(record)
-
-
-@pytest.fixture(scope="module")
-def problems():
-    handler = Problems()
-    logging.getLogger().addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        logging.getLogger().removeHandler(handler)
-
-
-@pytest.fixture(autouse=True)
-def _no_traceback(problems):
-    yield
-    logged = list(problems)
-    problems.clear()
-    assert not logged, [(r.name, r.getMessage()[:300]) for r in logged]
 
 
 @pytest.fixture(scope="module")
