@@ -81,6 +81,11 @@ async def check_log(proc, st, recs: list | None = None):
     st.verified_at = time.monotonic()
     if why is None:
         return st
+    if await proc.store.saved_offset(proc.kind, p) != st.persisted_offset:
+        # Redis moved on without this state: the other stream's processor (or another
+        # worker) already deleted the replaced log's views, or a rebuild switched in.
+        # Deleting again would wipe what has been rebuilt since; check what is there now.
+        return await check_log(proc, await proc._load(p), recs)
     if lost:
         log.error("%s partition %d: %s; deleting its views and rebuilding them from the log",
                   proc.topic, p, why)

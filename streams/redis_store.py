@@ -33,6 +33,10 @@ _term_enc = msgspec.msgpack.Encoder()
 _term_dec = msgspec.msgpack.Decoder(Terminal)
 
 
+#: How many times deleting every view starts again after a write landed meanwhile.
+RESET_TRIES = 50
+
+
 class Conflict(Exception):
     """Another writer advanced the partition since we last read it."""
 
@@ -192,16 +196,31 @@ class PartitionStore:
     async def reset_all(self) -> int:
         """Delete every view of the deployment (every key under the prefix): the log they
         came from is gone, and terminal-days are keyed across partitions, so no part of
-        them can be kept. Returns how many keys went."""
-        n, batch = 0, []
-        async for key in self.r.scan_iter(match=self.k.pattern(), count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                n += await self.r.delete(*batch)
-                batch = []
-        if batch:
-            n += await self.r.delete(*batch)
-        return n
+        them can be kept. Returns how many keys went.
+
+        One MULTI deletes them all, watching every partition's meta key: a fenced write
+        that lands between listing the keys and deleting them (the other stream's
+        processor, another worker) makes the deletion start again. Deleting in several
+        steps instead let such a write survive half-deleted: a route appended to after its
+        key went, then appended to again by the rebuild, held its points twice. Writes
+        that keep landing make it give up for a while (an outage, retried with backoff)."""
+        for _ in range(RESET_TRIES):
+            metas = [key async for key in self.r.scan_iter(match=f"{self.k.prefix}*:*:meta")]
+            parts = {int(key.split(b":")[-2]) for key in metas if key.split(b":")[-2].isdigit()}
+            watched = {self.k.meta(kind, p) for kind in (CASE, GPS)
+                       for p in range(max(parts, default=-1) + 1)}
+            async with self.r.pipeline(transaction=True) as tx:
+                try:
+                    # Watched before the listing, so that nothing written after it escapes.
+                    await tx.watch(self.k.board_meta(), *watched)
+                    keys = [key async for key in self.r.scan_iter(match=self.k.pattern(), count=1000)]
+                    tx.multi()
+                    for i in range(0, len(keys), 1000):
+                        tx.unlink(*keys[i:i + 1000])
+                    return sum(await tx.execute())
+                except WatchError:
+                    continue  # a write landed meanwhile: list the keys again
+        raise TimeoutError(f"writes kept landing while deleting the views ({RESET_TRIES} tries)")
 
     async def reset(self, st) -> None:
         """Delete a partition's projection (its log changed, or Redis lost part of it),
