@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/archive_days.py              # 30 days, 15,000 cases a day
     .venv/bin/python bench/archive_days.py --days 8     # quicker
+    .venv/bin/python bench/archive_days.py --keep 2 --kpi-days 3   # with a counter horizon
 
 Each mode runs in a child process of its own (so each RSS is its own), against one
 real redis-server this script starts:
@@ -11,6 +12,10 @@ real redis-server this script starts:
 - ``keep=0``: nothing archived (the projection before archiving existed: the baseline);
 - ``keep=2``: cases archived 2 days after they settle (GRIDPULSE_CASE_KEEP_DAYS=2);
 - ``keep=7``: the default.
+
+``--kpi-days N`` holds N days of per-day counters in every mode (GRIDPULSE_KPI_DAYS; the
+setting's minimum is 32, more than these runs last, so a bench shows the effect with less;
+0, the default here: all days are held).
 
 A child applies the seeded simulator's case events (no GPS: terminals are a fixed
 population, their state does not grow with days) to every case partition as the worker
@@ -49,7 +54,8 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * 4096 / 1e6
 
 
-async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, partitions: int) -> None:
+async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, partitions: int,
+                kpi_days: int) -> None:
     import redis.asyncio as aioredis
 
     from gridpulse.city import load_city
@@ -69,7 +75,8 @@ async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, p
     keys = Keys(f"arch{keep_days}:")
 
     def new_case(p: int) -> CasePartition:
-        return CasePartition(p, lin.__getitem__, rules, 60_000, keep_ms=keep_days * DAY)
+        return CasePartition(p, lin.__getitem__, rules, 60_000, keep_ms=keep_days * DAY,
+                             kpi_days=kpi_days)
 
     store = PartitionStore(r, keys, new_case)
     parts = {p: new_case(p) for p in range(partitions)}
@@ -98,11 +105,13 @@ async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, p
                 for q in touched:
                     parts[q].advance()
                     parts[q].archive()
+                    parts[q].expire_days()
                     await store.flush_case(parts[q])
                 touched.clear()
         for q in touched:
             parts[q].advance()
             parts[q].archive()
+            parts[q].expire_days()
             await store.flush_case(parts[q])
         touched.clear()
         info = await r.info("memory")
@@ -127,13 +136,15 @@ def main() -> None:
     ap.add_argument("--cases-per-day", type=int, default=15_000)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--keep", type=int, nargs="*", default=[0, 2, 7])
+    ap.add_argument("--kpi-days", type=int, default=0)
     ap.add_argument("--child", nargs=2, metavar=("REDIS_URL", "KEEP_DAYS"))
     a = ap.parse_args()
     if a.child:
-        asyncio.run(child(a.child[0], int(a.child[1]), a.days, a.cases_per_day, a.partitions))
+        asyncio.run(child(a.child[0], int(a.child[1]), a.days, a.cases_per_day, a.partitions, a.kpi_days))
         return
     from gridpulse.runtime.redis_server import EmbeddedRedis
-    print(f"{a.days} simulated days, {a.cases_per_day:,} cases a day, {a.partitions} case partitions")
+    print(f"{a.days} simulated days, {a.cases_per_day:,} cases a day, {a.partitions} case partitions, "
+          f"per-day counters held {a.kpi_days or 'all'} days")
     results = {}
     with EmbeddedRedis() as server:
         for keep in a.keep:
@@ -143,6 +154,7 @@ def main() -> None:
             rows = []
             proc = subprocess.Popen([sys.executable, __file__, "--days", str(a.days), "--cases-per-day",
                                      str(a.cases_per_day), "--partitions", str(a.partitions),
+                                     "--kpi-days", str(a.kpi_days),
                                      "--child", server.url, str(keep)], stdout=subprocess.PIPE, text=True)
             for line in proc.stdout:
                 row = json.loads(line)

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .loop.horizon import MIN_DAYS as MIN_KPI_DAYS
 from .settings_rules import (Bootstrap, CityRef, ExistingFile, Flag, Float, HourRange, Int, IsoTime,
                              LogLevel, OneOf, Port, RedisUrl, Rule, Text, Zone, rule_for_type)
 
@@ -189,6 +190,12 @@ class Settings:
         "have stopped; then it is archived (its figures stay in the totals, it takes no more events; "
         "docs/contract.md, Archived cases). 0: never.",
         rule=Int(0))
+    kpi_days: int = _env(
+        "GRIDPULSE_KPI_DAYS", 35,
+        "Days of per-day KPI counters the worker and Redis hold, today included; older days are "
+        "dropped (the handling times a department's typical time is learned from, 28 days later; "
+        "docs/contract.md, Counter horizon). At least 32: the screens read 31 days back. 0: never drop.",
+        rule=Int(MIN_KPI_DAYS, or_zero=True))
     alert_days: int = _env(
         "GRIDPULSE_ALERT_DAYS", 7, "Days of alerts (and their acknowledgements) the alerts board keeps.",
         rule=Int(1))

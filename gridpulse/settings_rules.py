@@ -57,19 +57,23 @@ class Flag(Rule):
 
 @dataclass(frozen=True)
 class Int(Rule):
-    """An integer within ``[lo, hi]`` (either bound optional)."""
+    """An integer within ``[lo, hi]`` (either bound optional), or 0 as well if ``or_zero``
+    (the usual "0: no limit")."""
 
     lo: int | None = None
     hi: int | None = None
     noun: str = "integer"
+    or_zero: bool = False
 
     @property
     def accepts(self) -> str:  # type: ignore[override]
-        return _bound(self.lo, self.hi, self.noun)
+        return _bound(self.lo, self.hi, self.noun) + (", or 0" if self.or_zero else "")
 
     def parse(self, raw: str) -> int:
         """The integer."""
         value = int(raw)  # ValueError for "4.0", "four"
+        if value == 0 and self.or_zero:
+            return value
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
             raise ValueError()
         return value

@@ -19,7 +19,8 @@ can no longer change (every SLA clock stopped, at least the lateness ago), and w
 newest event is more than ``keep_ms`` behind "now" takes no more events; :meth:`CasePartition.archive`
 then drops its record, and its share of the counters moves into ``frozen`` (what a load
 starts the counters from), so every sum stays what it was, except the per-minute report
-counts, which it leaves (docs/contract.md, "Archived cases").
+counts, which it leaves (docs/contract.md, "Archived cases"). The per-day counters are
+dropped once their day falls ``kpi_days`` behind "now" (:mod:`gridpulse.loop.horizon`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from typing import Callable
 
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, next_change, typical_from
 from gridpulse.loop.lifecycle import CaseView, fold
+from gridpulse.clock import day_start_ms
 from gridpulse.loop import record
+from gridpulse.loop.horizon import expired, first_day
 from gridpulse.loop.record import CaseRecord, entry as _entry
 from gridpulse.schemas import Alert, CaseEvent, DeadLetter, dead_letter, encode
 
@@ -44,10 +47,14 @@ class CasePartition(TiedToLog):
     """Projection of one ``case-events`` partition."""
 
     def __init__(self, partition: int, lineage: Callable[[str], Lineage], rules: Rules,
-                 lateness_ms: int, topic: str = "case-events", keep_ms: int = 0) -> None:
+                 lateness_ms: int, topic: str = "case-events", keep_ms: int = 0,
+                 kpi_days: int = 0) -> None:
         self.partition, self.lineage, self.rules = partition, lineage, rules
         self.lateness, self.topic = lateness_ms, topic
         self.keep = keep_ms  # archive horizon (0: never archive)
+        self.kpi_days = kpi_days  # days of per-day counters held (0: all)
+        self.first_day: int | None = None  # the first day held, once one was dropped
+        self._first_ms = 0  # ... and when it starts
         self.offset = -1  # last applied Kafka offset
         self.watermark = 0  # "now": max event time applied
         self.received = 0  # newest record timestamp applied: when the broker got it
@@ -202,6 +209,9 @@ class CasePartition(TiedToLog):
                 diff = Counter(new)
                 diff.subtract(old)
                 moves = [(k, n) for k, n in diff.items() if n]
+            if self.first_day is not None and rec.history and rec.history[0].ts < self._first_ms:
+                # A case older than the horizon: its moves on days dropped are dropped too.
+                moves = [(k, n) for k, n in moves if not expired(k, self.first_day)]
             for k, n in moves:
                 c[k] += n
                 d.add(k)
@@ -309,9 +319,12 @@ class CasePartition(TiedToLog):
                 continue  # gone already, or moved since it was queued
             keys = self.contrib.pop(case, ())
             frozen = [k for k in keys if not k.startswith("newmin|")]
+            has_newmin = len(frozen) < len(keys)
+            if self.first_day is not None:
+                frozen = [k for k in frozen if not expired(k, self.first_day)]
             self.frozen.update(frozen)
             self.dirty_frozen.update(frozen)
-            if len(frozen) < len(keys):
+            if has_newmin:
                 # Per-minute report counts are read a day back at most, and an archived
                 # case was reported days ago: they leave instead of piling up forever.
                 for k in keys:
@@ -322,6 +335,29 @@ class CasePartition(TiedToLog):
             n += 1
         self.archived += n
         return n
+
+    def expire_days(self) -> int:
+        """Drop the per-day counters (live and frozen) whose day fell ``kpi_days`` behind
+        "now" (:mod:`gridpulse.loop.horizon`); returns how many keys went. Checks every
+        key once a day; in between, :meth:`refresh` drops the moves of old cases on days
+        already dropped, so the counters depend on the log alone, not on batching."""
+        if not self.kpi_days or not self.watermark:
+            return 0
+        first = first_day(self.watermark, self.rules.tz, self.kpi_days)
+        if self.first_day is not None and first <= self.first_day:
+            return 0
+        self.first_day, self._first_ms = first, day_start_ms(first, self.rules.tz)
+        gone = [k for k in self.counters if expired(k, first)]
+        for k in gone:
+            del self.counters[k]
+            self.dirty_keys.add(k)
+            if k[0] == "h":
+                self._learned(k)
+        old = [k for k in self.frozen if expired(k, first)]
+        for k in old:
+            del self.frozen[k]
+            self.dirty_frozen.add(k)
+        return len(gone) + len(old)
 
     def _drop(self, case: str) -> None:
         del self.cases[case]
@@ -357,6 +393,7 @@ class CasePartition(TiedToLog):
         self.counters = Counter(self.frozen)  # archived cases count as they did
         self.quiet, self._archive_heap = {}, []
         self._typical = {}
+        self.first_day = None
         self.lastcase = {}
         self.rows = {}
         for rec in self.cases.values():
@@ -376,6 +413,11 @@ class CasePartition(TiedToLog):
             self.counters.update(self.contrib[case])
             if every and i % every == every - 1:
                 yield i + 1
+        # Held cases still list keys of days dropped; and a smaller horizon than the one
+        # the counters were saved with drops keys Redis holds (written with the next batch).
+        self.dirty_keys.clear()
+        self.expire_days()
+        expired_now = set(self.dirty_keys)
         for i, (case, rec) in enumerate(list(self.cases.items())):
             if case in self.faulted:
                 continue
@@ -389,7 +431,7 @@ class CasePartition(TiedToLog):
                 self.dirty_cases.discard(case)
             if every and i % every == every - 1:
                 yield i + 1
-        self.dirty_keys.clear()
+        self.dirty_keys = expired_now
         self.dirty_recent.clear()
 
     def row(self, case: str) -> dict:

@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Callable
 
 from gridpulse.clock import local_day
+from gridpulse.loop.horizon import expired, first_day
 import msgspec
 
 from gridpulse.schemas import Alert, GpsBatch, dead_letter
@@ -44,8 +45,11 @@ class GpsPartition(TiedToLog):
 
     def __init__(self, partition: int, lineage: Lineage | None = None,
                  rules: VisitRules = VisitRules(), households: Households | None = None,
-                 contains: Callable[[str, float, float], bool] | None = None) -> None:
+                 contains: Callable[[str, float, float], bool] | None = None,
+                 kpi_days: int = 0) -> None:
         self.partition = partition
+        self.kpi_days = kpi_days  # days of per-day visit counters held (0: all)
+        self.first_day = 0  # the first day held (gridpulse.loop.horizon)
         self.lineage = lineage or (lambda g: (g,))
         self.rules = rules
         self.households = households or (lambda g: ())
@@ -224,15 +228,31 @@ class GpsPartition(TiedToLog):
         self.alerts_out += fresh.alerts
         day = local_day(self.watermark, self.rules.tz) if self.watermark else 0
         grids = list(self.cov) if day != self.cov_day else list(self.dirty_grids)
+        if day != self.cov_day:
+            self.expire_days()
         self.cov_day = day
         for g in grids:
             self._recount_grid(g)
 
-    def _visited(self, v) -> None:
-        for a in self.lineage(v.grid):
-            k = f"visits|{a}|{v.day}"
-            self.counters[k] += 1
+    def expire_days(self) -> None:
+        """Drop the per-day visit counters whose day fell ``kpi_days`` behind "now"
+        (:mod:`gridpulse.loop.horizon`); :meth:`_visited` counts nothing on those days."""
+        if not self.kpi_days or not self.watermark:
+            return
+        first = first_day(self.watermark, self.rules.tz, self.kpi_days)
+        if first <= self.first_day:
+            return
+        self.first_day = first
+        for k in [k for k in self.counters if expired(k, first)]:
+            del self.counters[k]
             self.dirty_keys.add(k)
+
+    def _visited(self, v) -> None:
+        if v.day >= self.first_day:  # (a visit on a day dropped counts nowhere)
+            for a in self.lineage(v.grid):
+                k = f"visits|{a}|{v.day}"
+                self.counters[k] += 1
+                self.dirty_keys.add(k)
         arr = self.cov.get(v.grid)
         if arr is None:
             arr = self.cov[v.grid] = array("H", bytes(2 * len(self.households(v.grid))))
@@ -284,3 +304,5 @@ class GpsPartition(TiedToLog):
         faults = self.dead_out
         self.clear_dirty()
         self.dead_out = faults  # sent with the next batch
+        self.first_day = 0
+        self.expire_days()  # (drops only after a smaller horizon than the one saved)

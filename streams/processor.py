@@ -274,6 +274,7 @@ class CaseProcessor(_Processor[CasePartition]):
     def _after_batch(self, st: CasePartition) -> list:
         st.advance()  # the watermark moved: wake the cases whose clocks it passed
         st.archive()
+        st.expire_days()
         at = now_ms()
         for _, letter in st.dead_out:
             letter.at = at

@@ -61,12 +61,14 @@ def make_processors(settings: Settings, redis: aioredis.Redis, dead_sink: DeadSi
     keep_ms = settings.case_keep_days * 86_400_000
 
     def new_case(p: int) -> CasePartition:
-        return CasePartition(p, lin.__getitem__, rules, lateness, case_topic, keep_ms)
+        return CasePartition(p, lin.__getitem__, rules, lateness, case_topic, keep_ms,
+                             settings.kpi_days)
 
     vrules = visit_rules(settings)
 
     def new_gps(p: int) -> GpsPartition:
-        return GpsPartition(p, lin.__getitem__, vrules, city.grid_households, city.contains)
+        return GpsPartition(p, lin.__getitem__, vrules, city.grid_households, city.contains,
+                            settings.kpi_days)
 
     store = PartitionStore(redis, Keys(settings.redis_prefix), new_case, new_gps,
                            settings.track_days * 86_400)

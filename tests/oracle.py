@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from aiokafka.partitioner import DefaultPartitioner
 
 from gridpulse.loop.facts import CaseInfo, Rules, alerts, contribution, typical_from
+from gridpulse.loop.horizon import expired, first_day
 from gridpulse.loop.lifecycle import fold
 from gridpulse.schemas import Alert, CaseEvent, GpsBatch
 
@@ -118,8 +119,11 @@ def archived(view, info: CaseInfo, evs, now: int, rules: Rules, lateness_ms: int
 
 
 def case_views(city, items, rules: Rules, partitions: int, lateness_ms: int,
-               clock_ahead_ms: int = 0, keep_ms: int = 0) -> tuple[Counter, dict[str, Alert]]:
-    """Every KPI counter (summed over partitions) and every alert, by id (see case_log)."""
+               clock_ahead_ms: int = 0, keep_ms: int = 0,
+               kpi_days: int = 0) -> tuple[Counter, dict[str, Alert]]:
+    """Every KPI counter (summed over partitions) and every alert, by id (see case_log);
+    the per-day counters of days ``kpi_days`` behind a partition's now are not held
+    (docs/contract.md, "Counter horizon"; 0: all are)."""
     logs = case_log(city, items, partitions, clock_ahead_ms)
     counters: Counter = Counter()
     out: dict[str, Alert] = {}
@@ -141,7 +145,11 @@ def case_views(city, items, rules: Rules, partitions: int, lateness_ms: int,
         for view, info, gone in cases:
             keys = contribution(view, info, now, rules)
             mine.update(k for k in keys if not (gone and k.startswith("newmin|")))
-        counters += mine
+        if kpi_days and now:
+            first = first_day(now, rules.tz, kpi_days)
+            counters += Counter({k: n for k, n in mine.items() if not expired(k, first)})
+        else:
+            counters += mine
 
         def typical(dept, cat, day, mine=mine):
             return typical_from(mine.get, dept, cat, day)
@@ -168,7 +176,7 @@ def positions(batches: list[GpsBatch]) -> dict[str, tuple]:
     return out
 
 
-def gps_views(records, rules, households, contains, lineage) -> dict:
+def gps_views(records, rules, households, contains, lineage, kpi_days: int = 0) -> dict:
     """Everything the GPS projection serves, recomputed from ``records``.
 
     ``records`` are ``(partition, offset, GpsBatch)`` as read back from Kafka. The log is
@@ -176,7 +184,8 @@ def gps_views(records, rules, households, contains, lineage) -> dict:
     fixes came too late, the newest fix per terminal, and silences (a silence is "no fix
     arrived"). Tracks, stays, visits, routes, coverage and off-grid records are then
     computed from each terminal's final fixes as whole days, with the batch
-    ``stays.events`` and none of the streaming machinery.
+    ``stays.events`` and none of the streaming machinery. Visit counts of days
+    ``kpi_days`` behind a partition's now are not held (0: all are).
     """
     from gridpulse.clock import local_day
     from gridpulse.visits.day import Terminal, summary
@@ -209,6 +218,7 @@ def gps_views(records, rules, households, contains, lineage) -> dict:
                 if a is not None:
                     res["alerts"][a.id] = a
         h = wm - rules.lateness_ms
+        visits: Counter = Counter()
         cov: dict[str, dict[int, int]] = defaultdict(dict)
         for term, fixes in accepted.items():
             t = terms[term]
@@ -252,7 +262,7 @@ def gps_views(records, rules, households, contains, lineage) -> dict:
                             if hh:
                                 d.visits += 1
                                 for a in lineage(d.dgrid):
-                                    counters[f"visits|{a}|{day}"] += 1
+                                    visits[f"visits|{a}|{day}"] += 1
                                 i = int(hh.rsplit("-", 1)[1])
                                 cov[d.dgrid][i] = max(cov[d.dgrid].get(i, 0), day)
                         elif not route or distance_m(route[-1][1], route[-1][2], e.lon, e.lat) >= rules.route_step_m:
@@ -281,6 +291,8 @@ def gps_views(records, rules, households, contains, lineage) -> dict:
                     res["stays"][(day, term)] = stays
                 res["days"][(day, term)] = summary(d)
             counters.update(term_keys(t, wm, rules, lineage))
+        first = first_day(wm, rules.tz, kpi_days) if kpi_days and wm else None
+        counters.update({k: n for k, n in visits.items() if first is None or not expired(k, first)})
         today = local_day(wm, rules.tz) if wm else 0
         for g, seen in cov.items():
             from array import array

@@ -280,7 +280,7 @@ def case_oracle(s, city):
     rules = Rules.load(s.sla_file, s.holidays_file, s.timezone)
     lateness, ahead = int(s.allowed_lateness_s * 1000), int(s.clock_ahead_s * 1000)
     want, want_alerts = oracle.case_views(city, log, rules, s.partitions, lateness, ahead,
-                                          s.case_keep_days * 86_400_000)
+                                          s.case_keep_days * 86_400_000, s.kpi_days)
     return want, want_alerts, oracle.case_watermarks(city, log, s.partitions, ahead)
 
 
@@ -334,7 +334,8 @@ def assert_gps_equal_oracle(s, city, alerts: dict | None = None) -> dict:
             recs.append((r.partition, r.offset, gps_item(rec, lin.__contains__, ahead)))
         except Poison:
             continue
-    want = oracle.gps_views(recs, rules, city.households, city.contains, lin.__getitem__)
+    want = oracle.gps_views(recs, rules, city.households, city.contains, lin.__getitem__,
+                            s.kpi_days)
     r = redis.Redis.from_url(s.redis_url)
     keys = Keys(s.redis_prefix)
     got = redis_gps_counters(s)

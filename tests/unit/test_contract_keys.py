@@ -126,3 +126,20 @@ def test_every_redis_key_is_in_the_contract():
         for kind in kinds:
             key = fn(*[kind if p == "kind" else args[p] for p in params])
             assert f"`{key}`" in section, f"Keys.{name}: {key} is not in the contract's table"
+
+
+def test_the_counter_horizon_reads_the_day_where_the_contract_puts_it(written):
+    """Every written key whose documented pattern has a ``<day>`` is dropped by that day
+    (gridpulse.loop.horizon); a key whose pattern has none is never dropped."""
+    from gridpulse.loop.horizon import key_day
+    patterns = documented_patterns()
+    days = 0
+    for key in written - {"at"}:  # ("at": the time the counters were written)
+        pattern = next(p for p, rx in patterns.items() if rx.fullmatch(key))
+        fields = pattern.split("|")
+        if "<day>" in fields:
+            assert key_day(key) == int(key.split("|")[fields.index("<day>")]), (key, pattern)
+            days += 1
+        else:
+            assert key_day(key) is None, (key, pattern)
+    assert days > 100

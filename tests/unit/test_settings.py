@@ -74,6 +74,7 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
     "GRIDPULSE_TRACK_DAYS": ([("8", 8)], ["0", "eight"]),
     "GRIDPULSE_ALERT_DAYS": ([("7", 7)], ["0", "-7"]),
     "GRIDPULSE_CASE_KEEP_DAYS": ([("7", 7), ("0", 0)], ["-1", "week"]),
+    "GRIDPULSE_KPI_DAYS": ([("35", 35), ("32", 32), ("0", 0)], ["31", "1", "-1", "month"]),
     "GRIDPULSE_DASH_HOST": ([("127.0.0.1", None), ("0.0.0.0", None), ("wall.local", None), ("::", None)],
                             ["http://127.0.0.1", "wall host", "127.0.0.1/24"]),
     "GRIDPULSE_DASH_PORT": ([("8050", 8050), ("1", 1), ("65535", 65535)], ["0", "65536", "80x", "-80"]),
