@@ -4,10 +4,12 @@ Alertmanager's notify pipeline after the dedup stage, as stages: wait for a rate
 (shared by replicas, store.py), take the lease of each notification (no two replicas
 send one), render the request (robots and Alertmanager take every notification waiting
 in one request: a burst becomes fewer messages, never more than the limit), log it
-``pending`` with its body, then attempt until a 2xx, classified by retry.py, or until
-the receiver's ``max_age`` has passed: ``sent`` or ``failed`` in the log. A request
-carries the same idempotency key on every attempt; after a crash the pending request is
-sent again from the log, body and key unchanged.
+``pending`` with its body (landed before a merged request goes; alongside the request
+of a single notification, which a restart would decide again identically), then attempt
+until a 2xx, classified by retry.py, or until the receiver's ``max_age`` has passed:
+``sent`` or ``failed`` in the log. A request carries the same idempotency key on every
+attempt; after a crash the pending request is sent again from the log, body and key
+unchanged.
 """
 
 from __future__ import annotations
@@ -156,8 +158,19 @@ class ReceiverSender:
             notes = [msgspec.structs.replace(n, status="pending", message=job.message, replica=self.replica,
                                              body=job.body if i == 0 else b"")
                      for i, n in enumerate(job.notes)]
-            await self.write_log(notes)
-            ok, attempts, reason = await self._attempts(session, job, started)
+            logged = asyncio.ensure_future(self.write_log(notes))
+            if self.r.merge:
+                # What a merged request carries depends on what was waiting when it was
+                # made: only its pending record can make a resend the same request.
+                await logged
+            # A request of one notification is a function of that notification (decided
+            # on event times): a process that dies before its pending record lands decides
+            # it again, same body, same key. So the record is written while the request
+            # is made, one broker round trip off the path to the receiver.
+            try:
+                ok, attempts, reason = await self._attempts(session, job, started)
+            finally:
+                await logged  # the final record must follow it in the log
             status = "sent" if ok else "failed"
             now = int(time.time() * 1000)
             newest = max((t.arrived for d in job.decisions for t in d.alerts), default=0)
