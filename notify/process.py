@@ -46,6 +46,13 @@ from .store import Store
 from .text import Namer
 
 log = logging.getLogger("gridpulse.notify")
+#: Longest a fetch waits on the broker for data. The notifier reads four topics whose
+#: partitions are mostly idle (acknowledgements, silences, its own log), and a fetch
+#: that has nothing new in them waits this long on the development broker even when an
+#: alert has come meanwhile: at aiokafka's default (500 ms) that was most of an alert's
+#: way to its receiver (p50 ~190 ms; at 50 ms: ~50 ms, docs/performance.md). A real
+#: broker answers as soon as any partition has data; idle, this is 20 fetches a second.
+FETCH_MAX_WAIT_MS = 50
 TICK_S = 0.05  # how often the clock is read and due flushes run (latency: docs/performance.md)
 RELOAD_CHECK_S = 2.0
 _KEY_FIELD = {ALERTS: "id", ALERT_ACKS: "alert", SILENCES: "id", NOTIFY_LOG: "key"}
@@ -217,7 +224,7 @@ class Notifier:
                                          enable_idempotence=s.kafka_idempotent, linger_ms=5)
         consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=8 << 20)
+                                    max_partition_fetch_bytes=8 << 20, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await self.producer.start()
         await consumer.start()
         self._session = http.session()
