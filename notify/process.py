@@ -287,13 +287,17 @@ class Notifier:
         return True
 
     async def _remirror(self) -> None:
-        """Mirror the log as read into Redis, and mark what it ends final as done.
+        """Mirror what the log as read ends final (sent, failed) into Redis, and mark it done.
 
         A notifier killed between logging a final record in Kafka and mirroring it would
         otherwise leave the Redis copy (what the CLI, the dashboard and the tests read)
-        saying "pending" for a notification that was sent.
+        saying "pending" for a notification that was sent. What the log ends pending is
+        left alone: another replica may be sending it and mirror its "sent" first, which
+        a copy of the older record would overwrite (seen: the two-replica test waited for
+        good); a pending one of a dead process is sent again here, and mirrored then.
         """
-        notes, self.replayed = list((self.replayed or {}).values()), None
+        notes = [n for n in (self.replayed or {}).values() if n.status != "pending"]
+        self.replayed = None
         for i in range(0, len(notes), 2000):
             chunk = notes[i:i + 2000]
             await self.store.mirror(chunk, self.keep_ms)

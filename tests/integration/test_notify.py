@@ -12,10 +12,13 @@ import json
 import time
 from collections import Counter
 
+import msgspec
 import pytest
+import redis
 
 from gridpulse.city import load_city
 from gridpulse.clock import now_ms
+from gridpulse.rkeys import Keys
 from gridpulse.schemas import Alert, AlertAck, CaseEvent, encode
 from notify import signing
 from producers.simulator import Message
@@ -300,11 +303,21 @@ def test_a_restart_mirrors_what_the_log_holds(kafka_bootstrap, redis_url, topic_
                           status=status, attempts=1, decided=at, sent=at + 1)
              for i, status in enumerate(["sent", "sent", "failed"])]
     asyncio.run(_send_raw(s, [("notify-log", n.key.encode(), encode(n)) for n in notes]))
+    # A fourth notification another replica is sending: its pending record is in the log
+    # and it has since finished, but its "sent" record is not read yet. The mirror it
+    # wrote must not go back to "pending".
+    r, k = redis.Redis.from_url(s.redis_url), Keys(s.redis_prefix)
+    other = msgspec.structs.replace(notes[0], key=f"{9:032x}", status="pending")
+    asyncio.run(_send_raw(s, [("notify-log", other.key.encode(), encode(other))]))
+    r.hset(k.notify_log(), other.key, encode(msgspec.structs.replace(other, status="sent")))
+    r.set(k.notify_claim(other.key), "done:sent")
     notifier = NotifierProcess(s, GP_TEST_SECRET=SECRET)
     try:
         wait_for(lambda: "caught up" in notifier.log(), notifier, what="the notifier to catch up")
-        wait_for(lambda: len(logged(s)) == 3, notifier, what="the log mirrored")
-        assert {k: n["status"] for k, n in logged(s).items()} == {n.key: n.status for n in notes}
+        wait_for(lambda: len(logged(s)) == 4, notifier, what="the log mirrored")
+        # (it mirrors the log before it says it caught up)
+        assert {k: n["status"] for k, n in logged(s).items()} == {
+            **{n.key: n.status for n in notes}, other.key: "sent"}
     finally:
         notifier.stop()
         rcv.stop()
