@@ -8,6 +8,7 @@ straight from Kafka with this reader, so it never has to move the group's positi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import functools
 from typing import AsyncIterator
@@ -44,30 +45,42 @@ def _reconnecting(fn):
 
 class LogReader:
     """Reads ranges of one topic's partitions: a consumer without a group (no coordinator
-    to go wrong) per partition, and an admin client for the group's committed offsets;
-    all lazy. One consumer per partition because catch-ups of several partitions run at
-    once, and a read is a generator: a shared consumer assigned to another partition
-    between two of its chunks would end it early."""
+    to go wrong) per partition and use, and an admin client for the group's committed
+    offsets; all lazy. One consumer per partition because catch-ups of several partitions
+    run at once, and a read is a generator: a shared consumer assigned to another
+    partition between two of its chunks would end it early. :meth:`bounds` has a consumer
+    of its own, one call at a time per partition: sharing the read's, a bounds call that
+    finished unassigned the partition under another that was between its fetch and its
+    high watermark, and the assertion that raised stopped the worker."""
 
     def __init__(self, bootstrap: str, topic: str, *, group: str | None = None,
                  fetch_bytes: int = 8 * 1024**2, idle_ms: int = 1500) -> None:
         self.bootstrap, self.topic, self.group = bootstrap, topic, group
         self.fetch_bytes, self.idle_ms = fetch_bytes, idle_ms
-        self._cs: dict[int | None, AIOKafkaConsumer] = {}
+        self._cs: dict[tuple[str, int | None], AIOKafkaConsumer] = {}
+        self._bounds_locks: dict[int, asyncio.Lock] = {}
         self._admin: AIOKafkaAdminClient | None = None
 
-    async def _consumer(self, partition: int | None = None) -> AIOKafkaConsumer:
-        """The consumer that reads ``partition`` (None: one for metadata only)."""
-        c = self._cs.get(partition)
+    async def _consumer(self, partition: int | None = None, use: str = "read") -> AIOKafkaConsumer:
+        """The consumer that reads ``partition`` (None: one for metadata only) for ``use``
+        (``read`` or ``bounds``)."""
+        c = self._cs.get((use, partition))
         if c is None:
             c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                  group_id=None, max_partition_fetch_bytes=self.fetch_bytes)
             await c.start()
-            self._cs[partition] = c
+            if (use, partition) in self._cs:  # another call made one meanwhile
+                await c.stop()
+                return self._cs[(use, partition)]
+            self._cs[(use, partition)] = c
         return c
 
     async def _drop(self, partition: int) -> None:
-        c = self._cs.pop(partition, None)
+        for use in ("read", "bounds"):
+            await self._drop_one(partition, use)
+
+    async def _drop_one(self, partition: int, use: str) -> None:
+        c = self._cs.pop((use, partition), None)
         if partition is not None and self._admin is not None:
             admin, self._admin = self._admin, None
             try:
@@ -100,23 +113,24 @@ class LogReader:
         a fetch's answer carries the true high watermark. The first fetch after an
         assignment may take longer than one poll, so polls go on until one is answered.
         """
-        c = await self._consumer(partition)
-        tp = TopicPartition(self.topic, partition)
-        first = (await c.beginning_offsets([tp]))[tp]
-        end = (await c.end_offsets([tp]))[tp]
-        c.assign([tp])
-        c.seek(tp, max(first, end - 1))
-        try:
-            for _ in range(40):  # a hang guard: a live broker answers within a few polls
-                got = (await c.getmany(tp, timeout_ms=300, max_records=5000)).get(tp, [])
-                if got:
-                    end = max(end, got[-1].offset + 1)
-                hw = c.highwater(tp)
-                if hw is not None:
-                    return first, max(end, hw)
-            return first, end
-        finally:
-            c.unsubscribe()  # no fetching in the background until the next call
+        async with self._bounds_locks.setdefault(partition, asyncio.Lock()):
+            c = await self._consumer(partition, "bounds")
+            tp = TopicPartition(self.topic, partition)
+            first = (await c.beginning_offsets([tp]))[tp]
+            end = (await c.end_offsets([tp]))[tp]
+            c.assign([tp])
+            c.seek(tp, max(first, end - 1))
+            try:
+                for _ in range(40):  # a hang guard: a live broker answers within a few polls
+                    got = (await c.getmany(tp, timeout_ms=300, max_records=5000)).get(tp, [])
+                    if got:
+                        end = max(end, got[-1].offset + 1)
+                    hw = c.highwater(tp)
+                    if hw is not None:
+                        return first, max(end, hw)
+                return first, end
+            finally:
+                c.unsubscribe()  # no fetching in the background until the next call
 
     @_reconnecting
     async def committed(self, partition: int) -> int | None:
@@ -172,7 +186,7 @@ class LogReader:
                     yield chunk
                 pos = got[-1].offset + 1
         finally:
-            if self._cs.get(partition) is c and tp in c.assignment():
+            if self._cs.get(("read", partition)) is c and tp in c.assignment():
                 c.unsubscribe()  # no fetching in the background until the next call
 
     async def record_at(self, partition: int, offset: int, patience: int = 4) -> Record | None:
