@@ -86,6 +86,15 @@ async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, p
     t0 = parse_local(START, TZ)
     sim = Simulator(city, seed=7, start_ms=t0, tz=TZ, terminals=1, cases_per_day=cases_per_day)
     touched: set[int] = set()
+
+    async def end_batch() -> None:
+        """What the worker does after a batch: deadlines, archiving, the horizon, a flush."""
+        for q in touched:
+            parts[q].advance()
+            parts[q].archive()
+            parts[q].expire_days()
+            await store.flush_case(parts[q])
+        touched.clear()
     applied = 0
     started = time.perf_counter()
     for day in range(1, days + 1):
@@ -102,18 +111,8 @@ async def child(redis_url: str, keep_days: int, days: int, cases_per_day: int, p
             touched.add(p)
             applied += 1
             if applied % BATCH == 0:
-                for q in touched:
-                    parts[q].advance()
-                    parts[q].archive()
-                    parts[q].expire_days()
-                    await store.flush_case(parts[q])
-                touched.clear()
-        for q in touched:
-            parts[q].advance()
-            parts[q].archive()
-            parts[q].expire_days()
-            await store.flush_case(parts[q])
-        touched.clear()
+                await end_batch()
+        await end_batch()
         info = await r.info("memory")
         t = time.perf_counter()
         reloaded = [await store.load_case(p) for p in range(partitions)]
