@@ -18,6 +18,7 @@ from gridpulse.city import load_city
 from gridpulse.clock import parse_local
 from gridpulse.loop import record
 from gridpulse.loop.facts import Rules
+from gridpulse.loop.horizon import expired
 from gridpulse.schemas import CaseEvent
 from producers.simulator import Simulator
 from streams.case_state import CasePartition
@@ -39,9 +40,10 @@ def week():
     return lineages(city), msgs
 
 
-def run(lin, msgs, keep_ms: int, batch: int = 500) -> CasePartition:
-    """Apply ``msgs`` as a worker does: per record, then per batch advance and archive."""
-    st = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=keep_ms)
+def run(lin, msgs, keep_ms: int, batch: int = 500, kpi_days: int = 0) -> CasePartition:
+    """Apply ``msgs`` as a worker does: per record, then per batch advance, archive and
+    drop the days behind the counter horizon (``kpi_days``; 0: none)."""
+    st = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=keep_ms, kpi_days=kpi_days)
     emitted, dead = [], []
     for off, ev in enumerate(msgs):
         before = st.watermark
@@ -51,11 +53,15 @@ def run(lin, msgs, keep_ms: int, batch: int = 500) -> CasePartition:
         if off % batch == batch - 1:
             st.advance()
             st.archive()
+            st.expire_days()
+            if st.first_day is not None:  # what went is written as gone
+                assert not any(st.counters.get(k) for k in st.dirty_keys if expired(k, st.first_day))
             emitted += st.alerts_out
             dead += st.dead_out
             st.clear_dirty()
     st.advance()
     st.archive()
+    st.expire_days()
     st.emitted_all = {a.id for a in emitted + st.alerts_out}
     st.dead_all = [(d.partition, d.offset, d.reason) for _, d in dead + st.dead_out]
     return st

@@ -18,6 +18,7 @@ from producers.simulator import Simulator
 from streams.case_state import CasePartition
 from streams.wiring import lineages
 from tests.oracle import case_views
+from tests.unit.test_case_archive import run as run_archiving
 
 TZ = "Asia/Shanghai"
 DAY = 86_400_000
@@ -66,27 +67,8 @@ def week():
 
 
 def run(lin, msgs, kpi_days: int, batch: int, keep_ms: int = 0) -> CasePartition:
-    """Apply ``msgs`` as a worker does: per record, then per batch advance, archive, expire."""
-    st = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=keep_ms, kpi_days=kpi_days)
-    emitted = []
-    for off, ev in enumerate(msgs):
-        before = st.watermark
-        st.apply(ev, off)
-        if st.watermark > before:
-            st.advance()
-        if off % batch == batch - 1:
-            st.advance()
-            st.archive()
-            st.expire_days()
-            if st.first_day is not None:  # what went is written as gone
-                assert not any(st.counters.get(k) for k in st.dirty_keys if expired(k, st.first_day))
-            emitted += st.alerts_out
-            st.clear_dirty()
-    st.advance()
-    st.archive()
-    st.expire_days()
-    st.emitted_all = {a.id for a in emitted + st.alerts_out}
-    return st
+    """Apply ``msgs`` as a worker does (tests/unit/test_case_archive.py's run)."""
+    return run_archiving(lin, msgs, keep_ms, batch, kpi_days)
 
 
 @pytest.mark.parametrize("batch, keep_ms", [(500, 0), (37, DAY), (1, DAY)])
