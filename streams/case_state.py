@@ -62,6 +62,9 @@ class CasePartition(TiedToLog):
         self.cases: dict[str, CaseRecord] = {}
         self.views: dict[str, CaseView] = {}
         self.contrib: dict[str, list[str]] = {}
+        # case -> its SLA clocks (Rules.clock's memo): kept while time can still change
+        # the case, dropped once it is settled, so the clocks held follow the open cases
+        self.clock_memo: dict[str, dict] = {}
         self.counters: Counter[str] = Counter()
         self.recent: dict[str, int] = {}  # case id -> report time
         self.lastcase: dict[str, int] = {}  # grid -> newest report time (for silent grids)
@@ -187,7 +190,10 @@ class CasePartition(TiedToLog):
             view = self._settle_rejected(case, rec, view, now)
         info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity, rec.reported,
                         rec.reporter)
-        clocks = self.rules.clocks(view, info) if view.stage is not None else []
+        memo = self.clock_memo.get(case)
+        if memo is None:
+            memo = self.clock_memo[case] = {}
+        clocks = self.rules.clocks(view, info, memo) if view.stage is not None else []
         new = contribution(view, info, now, self.rules, clocks)
         row = _row(rec, view, clocks, new) if view.is_open else None
         if row != self.rows.get(case):
@@ -235,8 +241,11 @@ class CasePartition(TiedToLog):
                 wake = min(pending + ([wake] if wake else []))
         if wake is not None:
             heapq.heappush(self._heap, (wake, case))
-        if self.keep and view.stage is not None and not view.is_open and not view.rejected \
-                and self._settled(view, info, clocks, now):
+        settled = view.stage is not None and not view.is_open and not view.rejected \
+            and self._settled(view, info, clocks, now, memo)
+        if settled:
+            del self.clock_memo[case]  # rebuilt if an event ever moves the case again
+        if self.keep and settled:
             newest = rec.history[-1].ts
             if self.quiet.get(case) != newest:  # archived once its newest event is old enough
                 self.quiet[case] = newest
@@ -248,12 +257,12 @@ class CasePartition(TiedToLog):
             self.dirty_recent.add(case)
         return view
 
-    def _settled(self, view: CaseView, info: CaseInfo, clocks: list, now: int) -> bool:
+    def _settled(self, view: CaseView, info: CaseInfo, clocks: list, now: int, memo: dict) -> bool:
         """Whether time alone can no longer change the case: every clock has stopped, the
         last more than the lateness ago (a stopped clock raises nothing after its stop,
         and a case that is not open counts the same at any "now")."""
         if len(view.checks) > 1:
-            clocks = clocks + self.rules.earlier_checks(view, info)
+            clocks = clocks + self.rules.earlier_checks(view, info, memo)
         return all(stop is not None and stop <= now - self.lateness for _, stop in clocks)
 
     def _settle_rejected(self, case: str, rec: CaseRecord, view: CaseView, now: int) -> CaseView:
@@ -363,6 +372,7 @@ class CasePartition(TiedToLog):
         del self.cases[case]
         self.views.pop(case, None)
         self.contrib.pop(case, None)
+        self.clock_memo.pop(case, None)
         self.quiet.pop(case, None)
         if self.rows.pop(case, None) is not None:
             self.dirty_rows.add(case)
@@ -389,7 +399,7 @@ class CasePartition(TiedToLog):
         do not list as sent yet are kept for sending (a crash may have come between
         publishing and saving).
         """
-        self.views, self.contrib, self._heap = {}, {}, []
+        self.views, self.contrib, self._heap, self.clock_memo = {}, {}, [], {}
         self.counters = Counter(self.frozen)  # archived cases count as they did
         self.quiet, self._archive_heap = {}, []
         self._typical = {}
@@ -406,8 +416,11 @@ class CasePartition(TiedToLog):
                 view = fold(rec.history, presorted=True)
                 info = CaseInfo(case, self.lineage(rec.grid), rec.category, rec.severity,
                                 rec.reported, rec.reporter)
-                self.contrib[case] = contribution(view, info, self.watermark, self.rules)
+                memo = self.clock_memo[case] = {}
+                clocks = self.rules.clocks(view, info, memo) if view.stage is not None else []
+                self.contrib[case] = contribution(view, info, self.watermark, self.rules, clocks)
             except Exception as exc:  # noqa: BLE001 - a bug; a load must not stop on it
+                self.clock_memo.pop(case, None)
                 self._fault(case, exc)
                 continue
             self.counters.update(self.contrib[case])

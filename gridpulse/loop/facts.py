@@ -80,11 +80,17 @@ class CaseInfo:
 class Rules:
     """The SLA policy and working calendar the facts are computed with."""
 
+    #: Clocks remembered for callers that keep none of their own (the case page, the
+    #: oracle, a reopened case's earlier rounds). The stream worker keeps each held
+    #: case's clocks with the case instead (``memo`` below), so what it remembers is
+    #: bounded by the cases it holds, not by how many it has seen.
+    SHARED_CLOCKS = 4096
+
     def __init__(self, policy, calendar, tz: str) -> None:
         self.policy, self.calendar, self.tz = policy, calendar, tz
         # A case is refreshed many times with the same clocks; working-calendar
-        # arithmetic is the costly part, so remember recent clocks.
-        self._clock = lru_cache(maxsize=262_144)(self._make_clock)
+        # arithmetic is the costly part, so clocks are remembered.
+        self._clock = lru_cache(maxsize=self.SHARED_CLOCKS)(self._make_clock)
 
     @classmethod
     def load(cls, sla_file: str, holidays_file: str, tz: str) -> "Rules":
@@ -102,36 +108,52 @@ class Rules:
     def _make_clock(self, name: str, category: str, severity: int, start: int):
         return self.policy.clock(name, category, severity, start, self.calendar)
 
-    def clock(self, name: str, info: CaseInfo, start: int):
-        """An SLA clock of ``info``'s case started at ``start``."""
-        return self._clock(name, info.category, info.severity, start)
+    def clock(self, name: str, info: CaseInfo, start: int, memo: dict | None = None):
+        """An SLA clock of ``info``'s case started at ``start``.
 
-    def clocks(self, view: CaseView, info: CaseInfo) -> list[tuple[object, int | None]]:
+        ``memo``: the case's own clock memory (a dict the caller keeps with the case and
+        drops with it); without one, a small shared cache is used.
+        """
+        if memo is None:
+            return self._clock(name, info.category, info.severity, start)
+        key = (name, info.category, info.severity, start)
+        c = memo.get(key)
+        if c is None:
+            c = memo[key] = self._make_clock(*key)
+        return c
+
+    def clocks(self, view: CaseView, info: CaseInfo,
+               memo: dict | None = None) -> list[tuple[object, int | None]]:
         """Every clock the case ran, with its stop time (None while running).
 
         A dispatch clock for each wait for dispatch (after registration, a return or a
         reopening), a handle clock for each department span, a verify clock from the
-        last handling.
+        last handling. ``memo``: see :meth:`clock`.
         """
-        out = [(self.clock("dispatch", info, w.start), w.end) for w in view.waits]
+        clock = self.clock
+        out = [(clock("dispatch", info, w.start, memo), w.end) for w in view.waits]
         for span in view.spans:
-            out.append((self.clock("handle", info, span.start), span.end))
+            out.append((clock("handle", info, span.start, memo), span.end))
         handled = view.entered.get("handled")
         if handled is not None and view.stage in ("handled", "verified", "closed", "evaluated"):
             verified = view.entered.get("verified") if view.stage != "handled" else None
-            out.append((self.clock("verify", info, handled), verified))
+            out.append((clock("verify", info, handled, memo), verified))
         return out
 
-    def earlier_checks(self, view: CaseView, info: CaseInfo) -> list[tuple[object, int | None]]:
+    def earlier_checks(self, view: CaseView, info: CaseInfo,
+                       memo: dict | None = None) -> list[tuple[object, int | None]]:
         """The verify clocks of a reopened case's earlier rounds (each handling to its
         verification, before the last handling). They count in no KPI, but what they
         crossed happened: their alerts are as final as any other clock's."""
-        return [(self.clock("verify", info, w.start), w.end) for w in view.checks[:-1]]
+        return [(self.clock("verify", info, w.start, memo), w.end) for w in view.checks[:-1]]
 
 
 # Key builders, cached: a case is recomputed at every step of its loop and its keys
-# repeat (same areas, same days), so formatting and interning them once pays off.
-_cache = lru_cache(maxsize=65_536)
+# repeat (same areas, same days), so formatting and interning them once pays off. Most
+# entries name a day or a minute, so a cache fills up with the days and then stays at its
+# bound: 16,384 entries (~6 MB) a family is about a day of Ningbo's cases, enough for the
+# repeats, which come from a case's steps within hours of each other.
+_cache = lru_cache(maxsize=16_384)
 
 
 @_cache

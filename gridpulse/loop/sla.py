@@ -68,7 +68,7 @@ def parse_duration(text: str) -> Allotment:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Clock:
     """One running SLA clock; every instant is epoch ms, computed when it starts."""
 

@@ -98,6 +98,37 @@ def test_a_reload_from_records_and_frozen_counts_the_same(week):
     assert fresh.quiet == st.quiet and fresh.count() == st.count()
 
 
+def _memo_matches(st: CasePartition) -> None:
+    """Every clock a partition keeps is the one the rules compute, and it keeps them only
+    for cases time can still change (held in no LRU sized by the cases seen)."""
+    from gridpulse.loop.facts import CaseInfo
+    for case, memo in st.clock_memo.items():
+        view, rec = st.views[case], st.cases[case]
+        info = CaseInfo(case, st.lineage(rec.grid), rec.category, rec.severity, rec.reported, rec.reporter)
+        assert view.is_open or view.rejected or not st._settled(
+            view, info, RULES.clocks(view, info), st.watermark, {}), case
+        assert RULES.clocks(view, info, dict(memo)) == RULES.clocks(view, info), case
+
+
+@pytest.mark.parametrize("keep_ms", [0, DAY])
+def test_clocks_are_held_only_for_cases_time_can_still_change(week, keep_ms):
+    lin, msgs = week
+    st = run(lin, msgs, keep_ms)
+    open_now = sum(v.is_open for v in st.views.values())
+    assert 0 < len(st.clock_memo) < len(st.cases) / 3, (len(st.clock_memo), len(st.cases))
+    assert len(st.clock_memo) >= open_now  # an open case keeps its clocks
+    _memo_matches(st)
+    # a reload keeps the same ones
+    fresh = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=keep_ms)
+    fresh.cases = {c: record.DECODER.decode(record.ENCODER.encode(r)) for c, r in st.cases.items()}
+    fresh.frozen = Counter(dict(st.frozen))
+    fresh.watermark, fresh.offset = st.watermark, st.offset
+    for _ in fresh.rebuild():
+        pass
+    assert set(fresh.clock_memo) == set(st.clock_memo)
+    _memo_matches(fresh)
+
+
 def _case(case: str, t0: int) -> list[CaseEvent]:
     grid, steps = "330203001001001", ["reported", "registered", "dispatched", "accepted", "handled",
                                        "verified", "closed", "evaluated"]
