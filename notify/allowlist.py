@@ -3,8 +3,11 @@
 An entry is a URL: scheme, host (``*.example.com`` for its subdomains), optional port
 (``*`` for any) and an optional path prefix. A receiver URL must match one. Loopback,
 link-local, unspecified and cloud metadata hosts are never matched by a wildcard: only an
-entry naming that very host lets one through. Not done yet: a listed host *name* that
-resolves to such an address is not refused at send time (docs/notify.md, "Limits").
+entry naming that very host lets one through. At send time (:func:`address_refusal`, used by
+the notifier's resolver), a host *name* that resolves to such an address is refused
+unless the allowlist names that address itself: a DNS answer, which whoever runs the name
+controls, cannot turn an allowed name into a way to the metadata service or the
+notifier's own machine.
 """
 
 from __future__ import annotations
@@ -38,6 +41,30 @@ def restricted_host(host: str) -> str | None:
     if ip.is_unspecified:
         return "an unspecified address"
     return None
+
+
+class RefusedAddress(OSError):
+    """A receiver's host name resolved only to addresses the allowlist does not let through."""
+
+
+def address_refusal(host: str, address: str, entries: list["Entry"]) -> str | None:
+    """Why a connection to ``host`` at the resolved ``address`` is refused, or None.
+
+    Ordinary addresses pass (the name was checked against the allowlist at load). A
+    restricted one (loopback, link-local, unspecified, cloud metadata) passes only if an
+    entry names that address, or if ``host`` is itself a loopback name an entry lists by
+    name and the address is a loopback one.
+    """
+    why = restricted_host(address)
+    if why is None:
+        return None
+    addr = address.lower().strip("[]")
+    if any(e.host == addr for e in entries):
+        return None
+    name = host.lower().rstrip(".")
+    if why == "a loopback address" and restricted_host(name) == why and any(e.host == name for e in entries):
+        return None
+    return f"{host} resolves to {address}, {why}: list that address in global.allowlist to allow it"
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Config:
     mute_windows: dict[str, MuteWindow] = field(default_factory=dict)
     external_url: str = "http://127.0.0.1:8050"
     resolve_timeout_ms: int = 7 * 86_400_000
+    allowlist: list = field(default_factory=list)  # allowlist.Entry, checked again at send time
     source: str = ""
     digest: str = ""
 
@@ -188,7 +189,8 @@ def load_document(doc: dict, env: dict | None = None, base: Path = Path("."), so
         rules.append(rule)
     top.done()
     return Config(route=route, receivers=receivers, inhibit_rules=rules, mute_windows=windows,
-                  external_url=external.rstrip("/"), resolve_timeout_ms=resolve, source=source, digest=digest)
+                  external_url=external.rstrip("/"), resolve_timeout_ms=resolve, allowlist=entries,
+                  source=source, digest=digest)
 
 
 def load_config(path: str | Path | None = None, env: dict | None = None) -> Config:

@@ -227,7 +227,7 @@ class Notifier:
                                     max_partition_fetch_bytes=8 << 20, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await self.producer.start()
         await consumer.start()
-        self._session = http.session()
+        self._session = http.session(lambda: self.cfg.allowlist)
         self._tasks: dict[str, asyncio.Task] = {}
         try:
             tps = []

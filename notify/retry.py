@@ -3,8 +3,8 @@
 A notification is done only after a 2xx (and, for the robots, ``errcode`` 0 in the
 answer: they say "too fast" in a 200). Retried: timeouts, connection errors, 5xx, 429
 (waiting at least its ``Retry-After``), and the robots' rate-limit codes. Refused for
-good: any other status (a redirect included: they are not followed) and the robots'
-other error codes. Delays are exponential with full jitter.
+good: any other status (a redirect included: they are not followed), the robots'
+other error codes, and a host that resolves only to addresses the allowlist refuses. Delays are exponential with full jitter.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+
+from .allowlist import RefusedAddress
 
 OK, RETRY, FAIL = "ok", "retry", "fail"
 #: Robot error codes that mean "slow down" (DingTalk 130101: sending too fast, muted 10
@@ -46,6 +48,9 @@ def classify(status: int | None, error: BaseException | None = None, body: bytes
              kind: str = "webhook", retry_after_s: float = 0.0) -> Outcome:
     """The outcome of an attempt: an HTTP ``status`` (or None with the ``error`` raised)."""
     if status is None:
+        refused = error if isinstance(error, RefusedAddress) else getattr(error, "os_error", None)
+        if isinstance(refused, RefusedAddress):
+            return Outcome(FAIL, f"refused: {refused}"[:300])
         return Outcome(RETRY, f"{type(error).__name__}: {error}"[:300] if error else "no answer")
     if 200 <= status < 300:
         if kind in ("dingtalk", "wecom"):

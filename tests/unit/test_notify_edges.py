@@ -90,6 +90,26 @@ def test_allowlist(url, ok):
         assert "access_token" not in str(err.value) and "pw" not in str(err.value)
 
 
+@pytest.mark.parametrize("host, address, entries, refused", [
+    ("hooks.example.com", "203.0.113.7", ["https://*.example.com/"], False),  # an ordinary address
+    ("hooks.example.com", "127.0.0.1", ["https://*.example.com/"], True),  # DNS says loopback
+    ("hooks.example.com", "169.254.169.254", ["https://hooks.example.com/"], True),  # metadata
+    ("hooks.example.com", "100.100.100.200", ["https://hooks.example.com/"], True),  # Alibaba's metadata
+    ("hooks.example.com", "fe80::1", ["https://hooks.example.com/"], True),  # link-local
+    ("hooks.example.com", "0.0.0.0", ["https://hooks.example.com/"], True),
+    ("hooks.example.com", "127.0.0.1", ["https://hooks.example.com/", "http://127.0.0.1:*/"], False),  # listed
+    ("localhost", "127.0.0.1", ["http://localhost:8080/"], False),  # a loopback name listed by name
+    ("localhost", "::1", ["http://localhost:8080/"], False),
+    ("localhost", "169.254.169.254", ["http://localhost:8080/"], True),  # ... but only to loopback
+    ("hooks.example.com", "10.0.0.5", ["https://hooks.example.com/"], False),  # an intranet: allowed
+])
+def test_an_address_is_judged_after_dns_answered(host, address, entries, refused):
+    why = allowlist.address_refusal(host, address, [allowlist.Entry.parse(e) for e in entries])
+    assert (why is not None) == refused, why
+    if refused:
+        assert address in why and host in why
+
+
 @pytest.mark.parametrize("status, body, kind, verdict", [
     (200, b"", "webhook", OK), (204, b"", "webhook", OK),
     (500, b"", "webhook", RETRY), (503, b"", "webhook", RETRY), (429, b"", "webhook", RETRY),
@@ -103,6 +123,18 @@ def test_allowlist(url, ok):
 ])
 def test_retry_classifier(status, body, kind, verdict):
     assert classify(status, ConnectionError("refused") if status is None else None, body, kind).verdict == verdict
+
+
+def test_a_refused_address_is_not_retried():
+    """However aiohttp wraps it (its DNS error keeps the resolver's as ``os_error``)."""
+    import aiohttp
+    from aiohttp.client_reqrep import ConnectionKey
+    refused = allowlist.RefusedAddress("h resolves to 127.0.0.1, a loopback address")
+    key = ConnectionKey("h", 80, False, True, None, None, None)
+    for err in (refused, aiohttp.ClientConnectorDNSError(key, refused)):
+        out = classify(None, err)
+        assert out.verdict == FAIL and "127.0.0.1" in out.reason
+    assert classify(None, aiohttp.ClientConnectorDNSError(key, OSError("no such host"))).verdict == RETRY
 
 
 def test_retry_after():
