@@ -26,7 +26,7 @@ import msgspec
 
 from gridpulse.schemas import Alert, GpsBatch, dead_letter
 from gridpulse.visits.day import Households, Lineage, Outbox, Terminal, Tracker, accept
-from gridpulse.visits.facts import grid_counts, silent_alert, term_keys, term_next_change
+from gridpulse.visits.facts import grid_counts, term_keys, term_next_change
 from gridpulse.visits.rules import VisitRules
 
 from .log_tie import TiedToLog
@@ -142,11 +142,6 @@ class GpsPartition(TiedToLog):
 
     def _recount(self, t: Terminal) -> None:
         now, rules = self.watermark, self.rules
-        a = silent_alert(t, now, rules, self.lineage)
-        if a is not None and t.silent_alerted != t.seen:
-            t.silent_alerted = t.seen
-            self.alerts_out.append(a)
-            self.dirty_terms.add(t.terminal)
         keys = term_keys(t, now, rules, self.lineage)
         old = self.t_contrib.get(t.terminal, [])
         if keys != old:
@@ -203,12 +198,14 @@ class GpsPartition(TiedToLog):
             off = (t.off_since, t.off_last)
             tracker.finalize(t, h, fresh)
             self.dirty_terms.add(term)
-            # Of what the terminal's facts read (facts.term_keys, silent_alert,
+            # Of what the terminal's facts read (facts.term_keys and
             # term_next_change), finalizing moves only its off-grid record: seen,
             # grid and worker are set by apply, which recounted it then, and the
             # wake-up heap has kept it current since. So recount only if that moved.
             if (t.off_since, t.off_last) != off:
                 self._recount(t)
+        if tracker.silence(t, h, fresh):
+            self.dirty_terms.add(term)
         if not t.closed:
             tracker.expire(t, h, fresh)
             if t.closed:

@@ -181,15 +181,16 @@ def gps_views(records, rules, households, contains, lineage, kpi_days: int = 0) 
 
     ``records`` are ``(partition, offset, GpsBatch)`` as read back from Kafka. The log is
     walked once per partition in offset order only for what depends on arrival: which
-    fixes came too late, the newest fix per terminal, and silences (a silence is "no fix
-    arrived"). Tracks, stays, visits, routes, coverage and off-grid records are then
-    computed from each terminal's final fixes as whole days, with the batch
+    fixes came too late and the newest fix per terminal. Tracks, stays, visits, routes,
+    coverage, off-grid records and silent-terminal alerts are then computed from each
+    terminal's final fixes as whole days, with the batch
     ``stays.events`` and none of the streaming machinery. Visit counts of days
     ``kpi_days`` behind a partition's now are not held (0: all are).
     """
     from gridpulse.clock import local_day
     from gridpulse.visits.day import Terminal, summary
-    from gridpulse.visits.facts import grid_counts, silent_alert, term_keys
+    from gridpulse.visits.duty import silence_window
+    from gridpulse.visits.facts import grid_counts, term_keys
     from gridpulse.visits.stays import Stay, events, nearest
     from gridpulse.visits.track import Point, check, distance_m
 
@@ -213,10 +214,6 @@ def gps_views(records, rules, households, contains, lineage, kpi_days: int = 0) 
             t.grid, t.worker = b.grid, b.worker
             accepted[b.terminal] += [(f.ts, f.lon, f.lat, f.acc, b.worker, b.grid) for f in ok]
             wm = max(wm, *(f.ts for f in ok))
-            for t2 in terms.values():
-                a = silent_alert(t2, wm, rules, lineage)
-                if a is not None:
-                    res["alerts"][a.id] = a
         h = wm - rules.lateness_ms
         visits: Counter = Counter()
         cov: dict[str, dict[int, int]] = defaultdict(dict)
@@ -228,6 +225,18 @@ def gps_views(records, rules, households, contains, lineage, kpi_days: int = 0) 
             days = defaultdict(list)
             for f in final:
                 days[local_day(f[0], rules.tz)].append(f)
+            # Silences: after final fix a, the terminal is silent from silence_window(a)
+            # if the next final fix comes later than that, or none came before the horizon.
+            nexts = [f[0] for f in final[1:]] + [h]
+            for f, nxt in zip(final, nexts):
+                w = silence_window(f[0], rules)
+                if w is not None and w[0] < nxt:
+                    fx = days[local_day(f[0], rules.tz)]
+                    aid, lin = f"silent:{term}:{f[0]}", lineage(fx[0][5])
+                    res["alerts"][aid] = Alert(
+                        id=aid, kind="silent_terminal", ts=w[0], grid=lin[0], community=lin[1],
+                        town=lin[2], district=lin[3], city=lin[4], terminal=term, worker=fx[0][4],
+                        message=f"terminal {term} ({fx[0][4]}) silent since {f[0]}")
             for n, day in enumerate(sorted(days)):
                 last_day = n == len(days) - 1
                 fx = days[day]

@@ -24,6 +24,7 @@ from gridpulse.clock import local_day
 from gridpulse.schemas import Alert
 
 from .rules import VisitRules
+from .duty import silence_window
 from .stays import Stay, StayFinder, nearest
 from .track import Point, check, distance_m
 
@@ -84,7 +85,9 @@ class Terminal(msgspec.Struct, array_like=True):
     off_since: int = 0  # first kept fix of the current run outside the grid (0: inside)
     off_last: int = 0
     off_alerted: bool = False
-    silent_alerted: int = 0  # the ``seen`` whose silence was alerted
+    silent_alerted: int = 0  # the final fix time whose silence was alerted
+    fseen: int = 0  # the newest final fix time (any accepted fix, kept or dropped)
+    fsilent: int = 0  # when the terminal turns silent after ``fseen`` if no fix comes (0: never)
 
 
 @dataclass
@@ -133,6 +136,35 @@ class Tracker:
             k += 1
         del t.pending[:k]
 
+    # -- silences --------------------------------------------------------------------
+    # Judged on final fixes only, so the alert is the same whatever the order and the
+    # batching of the uploads: the terminal fell silent after final fix a if its silence
+    # instant (duty.silence_window) comes before the next final fix, or before the
+    # horizon while there is none (no fix older than the horizon can come any more).
+    def silence(self, t: Terminal, horizon: int, out: Outbox) -> bool:
+        """Alert the silence that began before ``horizon``, if any; whether one was."""
+        if t.fsilent and t.fsilent < horizon:
+            return self._silent(t, out)
+        return False
+
+    def _heard(self, t: Terminal, ts: int, out: Outbox) -> None:
+        if t.fsilent and t.fsilent < ts:
+            self._silent(t, out)
+        if ts > t.fseen:
+            t.fseen = ts
+            w = silence_window(ts, self.rules)
+            t.fsilent = w[0] if w else 0
+
+    def _silent(self, t: Terminal, out: Outbox) -> bool:
+        at, t.fsilent = t.fsilent, 0
+        if t.silent_alerted == t.fseen:
+            return False
+        t.silent_alerted = t.fseen
+        who = t.dworker or t.worker
+        out.alerts.append(self._alert(t, "silent_terminal", f"silent:{t.terminal}:{t.fseen}", at,
+                                      f"terminal {t.terminal} ({who}) silent since {t.fseen}"))
+        return True
+
     def expire(self, t: Terminal, horizon: int, out: Outbox) -> None:
         """End the open segment if no fix can extend it any more (a gap past the horizon)."""
         if not t.closed and t.last is not None and horizon - t.last.ts > self.rules.gap_ms:
@@ -150,6 +182,7 @@ class Tracker:
 
     def _fix(self, t: Terminal, f: Pending, out: Outbox) -> None:
         rules = self.rules
+        self._heard(t, f.ts, out)  # before a new day replaces the day's grid and worker
         day = local_day(f.ts, rules.tz)
         if day != t.day:
             if not t.closed:

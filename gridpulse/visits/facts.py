@@ -18,26 +18,14 @@ from __future__ import annotations
 
 from array import array
 
-from gridpulse.clock import day_start_ms, local_day
-from gridpulse.schemas import Alert
-
 from .day import Lineage, Terminal
+from .duty import silence_window
 from .rules import VisitRules
-
-
-def duty_window(day: int, rules: VisitRules) -> tuple[int, int]:
-    """Start and end (epoch ms) of duty hours on local ``day``."""
-    base = day_start_ms(day, rules.tz)
-    return base + rules.duty_start_min * 60_000, base + rules.duty_end_min * 60_000
 
 
 def silent_from(t: Terminal, rules: VisitRules) -> tuple[int, int] | None:
     """``(from, until)``: when ``t`` counts as silent if nothing more arrives, else None."""
-    if not t.seen:
-        return None
-    start, end = duty_window(local_day(t.seen, rules.tz), rules)
-    at = max(t.seen, start) + rules.silent_ms
-    return (at, end) if at < end else None
+    return silence_window(t.seen, rules)
 
 
 def term_facts(t: Terminal, now: int, rules: VisitRules) -> tuple[bool, bool, bool]:
@@ -73,18 +61,6 @@ def term_next_change(t: Terminal, now: int, rules: VisitRules) -> int | None:
         cands += list(s)
     later = [c for c in cands if c > now]
     return min(later) if later else None
-
-
-def silent_alert(t: Terminal, now: int, rules: VisitRules, lineage: Lineage) -> Alert | None:
-    """The silent-terminal alert of ``t`` at ``now`` (stable id per silence), if silent."""
-    s = silent_from(t, rules)
-    if s is None or not s[0] <= now < s[1]:
-        return None
-    lin = lineage(t.grid)
-    return Alert(id=f"silent:{t.terminal}:{t.seen}", kind="silent_terminal", ts=s[0],
-                 grid=lin[0], community=lin[1], town=lin[2], district=lin[3], city=lin[4],
-                 terminal=t.terminal, worker=t.worker,
-                 message=f"terminal {t.terminal} ({t.worker}) silent since {t.seen}")
 
 
 def monday(day: int) -> int:

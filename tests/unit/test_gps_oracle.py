@@ -202,3 +202,37 @@ def test_visit_counts_of_days_behind_the_horizon_are_dropped(seed, restart):
     dropped = {k for k in +full.counters if k not in want}
     assert dropped and all(k.startswith("visits|") and k.endswith(f"|{today - 1}") for k in dropped)
     assert {k: n for k, n in (+full.counters).items() if k not in dropped} == want
+
+
+def _silence_log(late_upload: bool) -> list[GpsBatch]:
+    """Terminal A is heard at 10:00 and again 10 s before it would count as silent; B
+    keeps reporting. With ``late_upload``, A's second fix arrives after B's fix of 20 s
+    past A's silence instant (within the lateness: it is still applied)."""
+    t0 = parse_local("2026-11-24T10:00:00", TZ)
+    x, y = households("G1")[0][1:]
+
+    def batch(term, ts):
+        return GpsBatch(id=f"{term}-{ts}", terminal=term, worker=f"W{term}", grid="G1", fixes=[Fix(ts, x, y, 5.0)])
+    a1, a2 = batch("A", t0), batch("A", t0 + RULES.silent_ms - 10_000)
+    b = [batch("B", t0 + k * 10_000) for k in range(0, 90 + 3)]  # to 20 s past A's silence instant
+    log = [a1] + b[:-1] + ([b[-1], a2] if late_upload else [a2, b[-1]])
+    return log + [batch("B", t0 + RULES.silent_ms + k * 60_000) for k in range(1, 6)]  # the horizon moves on
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_a_silence_is_judged_on_final_fixes_whatever_the_upload_order(batch):
+    """A was never silent for 15 minutes, however its second fix was uploaded: no alert.
+    (Judged at "now" as uploads arrive, the late upload made one.)"""
+    got = {}
+    for late in (False, True):
+        st, alerts = new_partition(), []
+        for off, b in enumerate(_silence_log(late)):
+            st.apply(b, off)
+            if off % batch == batch - 1:
+                st.advance()
+                alerts += st.alerts_out
+                st.clear_dirty()
+        st.advance()
+        got[late] = {a.id for a in alerts + st.alerts_out}
+    assert got[False] == got[True]
+    assert not any(a.startswith("silent:A:") for a in got[True]), got[True]
