@@ -12,13 +12,31 @@ city is live (that time within ``live_window`` of the wall clock), a quiet city'
 follows the wall clock, minus the lateness: an alert is then told ``group_wait`` after
 it was written even when no later event comes. A replayed past day is never live, so
 its notifications are decided on event time alone.
+
+Visit alerts (``off_grid``, ``silent_terminal``) have a clock of their own, the same
+way from the GPS partitions: the worker writes one once its partition's horizon (the
+newest fix minus ``GRIDPULSE_GPS_LATENESS_S``) is past it, before saving that
+watermark, so every visit alert dated up to the lowest GPS watermark minus the GPS
+lateness is on the topic. Only groups a visit alert can join wait for it (sources.py).
+
+A partition counts once the worker has saved its projection. One whose log holds
+records but that has none yet (a worker still busy with another partition's backlog, a
+Redis being rebuilt) holds its stream's clock where it is (:class:`SourceLogs`): its
+alerts may still come, dated anywhere after its last saved watermark.
 """
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+import asyncio
+import time
 
-from gridpulse.rkeys import Keys
+import redis.asyncio as aioredis
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from gridpulse.rkeys import CASE, GPS, Keys
+
+CHECK_S = 1.0  # how often partitions without a projection are looked up in Kafka
 
 
 def event_clock(case_wms: list[int], newest_alert: int, lateness_ms: int, wall: int,
@@ -32,12 +50,56 @@ def event_clock(case_wms: list[int], newest_alert: int, lateness_ms: int, wall: 
     return max(prev, base)
 
 
-async def case_watermarks(r: aioredis.Redis, keys: Keys) -> list[int]:
-    """The ``wm`` of every case partition that has a projection."""
-    parts = sorted(int(p) for p in await r.smembers(keys.parts("case")))
+async def watermarks(r: aioredis.Redis, keys: Keys, kind: str = CASE) -> dict[int, int]:
+    """Partition -> ``wm`` of every partition of ``kind`` (case or gps) with a projection."""
+    parts = sorted(int(p) for p in await r.smembers(keys.parts(kind)))
     if not parts:
-        return []
+        return {}
     pipe = r.pipeline(transaction=False)
     for p in parts:
-        pipe.hget(keys.meta("case", p), "wm")
-    return [int(v) for v in await pipe.execute() if v is not None]
+        pipe.hget(keys.meta(kind, p), "wm")
+    return {p: int(v) for p, v in zip(parts, await pipe.execute()) if v is not None}
+
+
+async def both(r: aioredis.Redis, keys: Keys) -> dict[str, dict[int, int]]:
+    """The case partitions' watermarks and the GPS partitions', by kind."""
+    return {CASE: await watermarks(r, keys, CASE), GPS: await watermarks(r, keys, GPS)}
+
+
+class SourceLogs:
+    """Which partitions of the case and GPS topics hold records, looked up in Kafka.
+
+    ``consumer`` is any started aiokafka consumer (offsets are asked for, nothing is
+    read); ``topics`` maps a kind (case, gps) to its topic. A partition once seen
+    holding records stays so; one not seen so is asked about again every ``CHECK_S``.
+    """
+
+    def __init__(self, consumer, topics: dict[str, str]) -> None:
+        self.c, self.topics = consumer, topics
+        self.filled: dict[str, set[int]] = {kind: set() for kind in topics}
+        self._checked = -CHECK_S
+
+    async def refresh(self, have: dict[str, dict]) -> None:
+        """Look up the partitions without a projection (not in ``have``), at most every CHECK_S."""
+        now = time.monotonic()
+        if now - self._checked < CHECK_S:
+            return
+        self._checked = now
+        for kind, topic in self.topics.items():
+            try:
+                parts = self.c.partitions_for_topic(topic)
+                if not parts:  # asking for offsets makes the client learn the topic
+                    await asyncio.wait_for(self.c.end_offsets([TopicPartition(topic, 0)]), 2)
+                    parts = self.c.partitions_for_topic(topic) or set()
+                todo = [TopicPartition(topic, p) for p in sorted(parts)
+                        if p not in have.get(kind, {}) and p not in self.filled[kind]]
+                if todo:
+                    ends = await asyncio.wait_for(self.c.end_offsets(todo), 5)
+                    starts = await asyncio.wait_for(self.c.beginning_offsets(todo), 5)
+                    self.filled[kind] |= {tp.partition for tp in todo if ends[tp] > starts[tp]}
+            except (asyncio.TimeoutError, KafkaError):
+                continue  # no such topic yet, or the broker is away: asked again later
+
+    def waiting(self, kind: str, have: dict[str, dict]) -> bool:
+        """Whether a partition of ``kind`` holds records but has no projection yet."""
+        return bool(self.filled.get(kind, set()) - set(have.get(kind, {})))

@@ -7,7 +7,9 @@ sees exactly the alerts with ``ts <= F``, judged at ``F``: resolved or firing, i
 (inhibit.py), silenced (silences.py), muted by a window (mute.py). So a flush decided
 late, or again after a restart, or in a replay of the day, decides the same, and its
 notification gets the same key. :meth:`Dispatcher.advance` runs every flush due by
-``now`` (the notifier's clock, notify/clock.py) in event-time order.
+the notifier's clocks (notify/clock.py) in event-time order: ``now``, up to which every
+case alert is known, and ``visit_now``, up to which every visit alert is, for the groups
+a visit alert can join (sources.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from .config import Config
 from .inhibit import Inhibitor
 from .labels import Tracked
 from .mute import muted
-from .route import Route, group_key
+from .route import GROUP_BY_ALL, Route, group_key
 from .silences import Silences
+from .sources import admits_visits, is_visit
 
 
 #: Most alerts one notification carries (a larger flush is sent in parts).
@@ -48,6 +51,7 @@ class Group:
     # (``dirty``), no global change (``epoch``: silences, inhibition sources), and no
     # alert of it starting, resolving or timing out, no repeat falling due, before it.
     dirty: bool = True
+    visits: bool = False  # a visit alert can join it: it waits for the GPS clock too
     epoch: int = -1
     stable_until: int = 0
     last: dedup.Sent | None = None
@@ -85,11 +89,21 @@ class Dispatcher:
         self._resolutions: dict[str, int] = {}  # clock id -> event time its clock stopped
         self._by_clock: dict[str, list[Tracked]] = {}  # clock id -> its alerts
         self._acks: dict[str, int] = {}  # alert id -> earliest acknowledgement (wall ms)
-        self._heap: list[tuple[int, int, str]] = []
+        # flushes due, apart for the groups that wait for the visit clock too (key: visits)
+        self._heaps: dict[bool, list[tuple[int, int, str]]] = {False: [], True: []}
+        self._chain = {}  # id(route) -> its matchers and its ancestors'
+        for_all = [(cfg.route, ())]
+        while for_all:
+            r, above = for_all.pop()
+            self._chain[id(r)] = above + tuple(r.matchers)
+            for_all += [(c, self._chain[id(r)]) for c in r.routes]
+        # A visit alert that can mute others makes every group wait for the visit clock.
+        self._visit_mutes = any(admits_visits(rule.source) for rule in cfg.inhibit_rules)
         self._epoch = 0
         self._changes: list[tuple] = []  # (event time, seq, inhibition buckets or None for all)
         self._seq = 0
-        self.now = 0
+        self._changed_to = 0  # the latest event time of a change applied
+        self.now = self.visit_now = 0
         self.ingested = self.late = 0
 
     # -- input ---------------------------------------------------------------------------
@@ -101,7 +115,7 @@ class Dispatcher:
             self._resolve(a)
             return
         t = Tracked.of(a, arrived)
-        t.late = a.ts <= self.now
+        t.late = a.ts <= (self.visit_now if is_visit(a.kind) else self.now)
         self.late += t.late
         t.acked_at = self._acks.get(a.id)
         if t.labels.get("clock_id") in self._resolutions:
@@ -122,13 +136,19 @@ class Dispatcher:
             gk = group_key(route, glabels)
             g = self.groups.get(gk)
             if g is None:
-                g = self.groups[gk] = Group(route, gk, glabels)
+                g = self.groups[gk] = Group(route, gk, glabels, visits=self._waits_for_visits(route, glabels))
             g.alerts[t.fp] = t
             g.dirty = True
             t.groups.append(gk)
             if not g.flushed and (g.first_ts is None or t.ts < g.first_ts):
                 g.first_ts = t.ts
                 self._schedule(g, t.ts + route.opts.group_wait)
+
+    def _waits_for_visits(self, route: Route, glabels: dict[str, str]) -> bool:
+        if self._visit_mutes:
+            return True
+        by = tuple(glabels) if route.opts.group_by == GROUP_BY_ALL else route.opts.group_by
+        return admits_visits(self._chain[id(route)], by, glabels)
 
     def _resolve(self, a: Alert) -> None:
         # A clock's resolution ends every alert of that clock that fired before it.
@@ -152,12 +172,13 @@ class Dispatcher:
         """Something changes at event time ``at``: for the targets of inhibition ``buckets``
         (a source starts or ends), or for everyone (None: a silence starts or ends)."""
         if at <= self.now:
-            self._apply_change(buckets)
+            self._apply_change(buckets, at)
         else:
             self._seq += 1
             heapq.heappush(self._changes, (at, self._seq, buckets))
 
-    def _apply_change(self, buckets: list | None) -> None:
+    def _apply_change(self, buckets: list | None, at: int) -> None:
+        self._changed_to = max(self._changed_to, at)
         if buckets is None:
             self._epoch += 1
             return
@@ -184,37 +205,56 @@ class Dispatcher:
     def _schedule(self, g: Group, at: int) -> None:
         g.next_flush = at
         self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, g.key))
+        heapq.heappush(self._heaps[g.visits], (at, self._seq, g.key))
 
     # -- flushing ------------------------------------------------------------------------
-    def due(self) -> int | None:
-        """Event time of the next flush, or None."""
-        while self._heap:
-            at, _, gk = self._heap[0]
+    def _head(self, visits: bool) -> int | None:
+        heap = self._heaps[visits]
+        while heap:
+            at, _, gk = heap[0]
             g = self.groups.get(gk)
             if g is not None and g.next_flush == at:
                 return at
-            heapq.heappop(self._heap)
+            heapq.heappop(heap)
         return None
 
-    def advance(self, now: int, wall: int, logged: Callable[[str], str | None] = lambda k: None) -> list[Decision]:
-        """Run every flush due at or before event time ``now``; the notifications to send.
+    def due(self) -> int | None:
+        """Event time of the next flush, or None."""
+        heads = [at for at in (self._head(False), self._head(True)) if at is not None]
+        return min(heads) if heads else None
 
-        ``logged(key)`` says what the notification log holds for a key (``sent``,
-        ``pending``, ``failed`` or None): a notification already in the log is not sent
-        again, and one logged as sent counts as the group's last notification whatever
-        the acknowledgements known now say. ``wall`` (the wall clock) only decides whether
-        a silence has started and whether an acknowledgement is known.
+    def advance(self, now: int, wall: int, logged: Callable[[str], str | None] = lambda k: None,
+                visit_now: int | None = None) -> list[Decision]:
+        """Run every flush due by the clocks; the notifications to send.
+
+        ``now``: every case alert dated up to it is known; ``visit_now``: every visit
+        alert is (None: no visit alerts come, ``now`` stands for it). A group a visit
+        alert can join flushes up to the lower of the two, any other up to ``now``; the
+        flushes run in event-time order. ``logged(key)`` says what the notification log
+        holds for a key (``sent``, ``pending``, ``failed`` or None): a notification
+        already in the log is not sent again, and one logged as sent counts as the
+        group's last notification whatever the acknowledgements known now say. ``wall``
+        (the wall clock) only decides whether a silence has started and whether an
+        acknowledgement is known.
         """
         self.now = max(self.now, now)
+        self.visit_now = max(self.visit_now, min(self.now, self.now if visit_now is None else visit_now))
+        limits = {False: self.now, True: self.visit_now}
         out: list[Decision] = []
         while True:
-            at = self.due()
-            if at is None or at > self.now:
+            ready = [(at, v) for v in (False, True)
+                     if (at := self._head(v)) is not None and at <= limits[v]]
+            if not ready:
                 break
-            _, _, gk = heapq.heappop(self._heap)
+            at, v = min(ready)
+            _, _, gk = heapq.heappop(self._heaps[v])
+            # Changes (inhibition sources, silences) only make a group decide afresh: a
+            # flush judges them at its own time, so applying later ones early (a case
+            # group ran ahead of a group waiting for the visit clock) changes no decision
+            # (and a flush before such a change leaves its group to decide afresh: _flush).
             while self._changes and self._changes[0][0] <= at:
-                self._apply_change(heapq.heappop(self._changes)[2])
+                when, _, buckets = heapq.heappop(self._changes)
+                self._apply_change(buckets, when)
             g = self.groups[gk]
             out.extend(self._flush(g, at, wall, logged))
         return out
@@ -234,7 +274,9 @@ class Dispatcher:
         decisions: list[Decision] = []
         if seen and muted(opts.mute_windows, self.cfg.mute_windows, at, self.calendar) is None:
             decisions = self._decide(g, at, wall, seen, logged)
-            g.dirty, g.epoch = False, self._epoch
+            # Clean, unless a change dated after this flush is already applied: the next
+            # flush must not take it as seen.
+            g.dirty, g.epoch = self._changed_to > at, self._epoch
             g.stable_until = self._stable_until(g, at)
         # Resolved alerts leave the group once a flush has seen them (told or not).
         for t in seen:

@@ -29,11 +29,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from gridpulse.city import load_city
 from gridpulse.clock import DAY_MS, now_ms
 from gridpulse.loop.calendar import load_calendar
-from gridpulse.rkeys import Keys
+from gridpulse.rkeys import CASE, GPS, Keys
 from gridpulse.schemas import (Notification, dead_key, dead_letter, decode_ack, decode_alert,
                                decode_notification, decode_silence, encode)
 from gridpulse.settings import Settings
-from gridpulse.topics import ALERT_ACKS, ALERTS, DEADLETTER, NOTIFY_LOG, SILENCES
+from gridpulse.topics import ALERT_ACKS, ALERTS, CASE_EVENTS, DEADLETTER, GPS_FIXES, NOTIFY_LOG, SILENCES
 from streams.poison import Poison, decode
 
 from . import clock as clk, http
@@ -88,6 +88,7 @@ class Notifier:
         self.replica = replica_name(settings)
         self.calendar = load_calendar(settings.holidays_file or None)
         self.lateness = int(settings.allowed_lateness_s * 1000)
+        self.gps_lateness = int(settings.gps_lateness_s * 1000)
         self.keep_ms = settings.alert_days * DAY_MS
         self.silences = Silences()
         self.disp = Dispatcher(cfg, self.calendar, self.silences, self.keep_ms)
@@ -99,6 +100,7 @@ class Notifier:
         self.acks: list = []
         self.senders: dict[str, ReceiverSender] = {}
         self.now = 0
+        self.visit_now: int | None = None  # the visit alerts' clock (None: no GPS partition seen)
         self.newest_alert = 0
         self.dead = 0
         self.reload_wanted = False
@@ -210,7 +212,7 @@ class Notifier:
             disp.ack(ack)
         # Already decided history is not notified again under the new routes: the groups
         # it changed notify at their next change or repeat.
-        disp.advance(self.now, now_ms(), lambda k: self.logged.get(k, "sent"))
+        disp.advance(self.now, now_ms(), lambda k: self.logged.get(k, "sent"), self.visit_now)
         self.disp = disp
         log.info("configuration reloaded from %s (%s)", cfg.source, cfg.digest[:12])
         return True
@@ -228,6 +230,7 @@ class Notifier:
         await self.producer.start()
         await consumer.start()
         self._session = http.session(lambda: self.cfg.allowlist)
+        self.sources = clk.SourceLogs(consumer, {CASE: s.topic(CASE_EVENTS), GPS: s.topic(GPS_FIXES)})
         self._tasks: dict[str, asyncio.Task] = {}
         try:
             tps = []
@@ -319,22 +322,35 @@ class Notifier:
         # The watermarks first, then the alerts topic read to where it ends now: every
         # alert the worker wrote before saving those watermarks is then taken (it writes
         # them first), so no flush up to the clock can miss one (clock.py).
-        wms = await clk.case_watermarks(self.redis, self.keys)
+        have = await clk.both(self.redis, self.keys)
+        await self.sources.refresh(have)
         wall = now_ms()
-        target = clk.event_clock(wms, self.newest_alert, self.lateness, wall, self.s.notify_live_window_s * 1000,
-                                 self.now)
+        window = self.s.notify_live_window_s * 1000
+        target = self.now
+        if not self.sources.waiting(CASE, have):
+            target = clk.event_clock(list(have[CASE].values()), self.newest_alert, self.lateness, wall, window,
+                                     self.now)
+        # No GPS partition with records: no visit alert can come before one, the case
+        # clock stands in. One not saved (yet, or again: a Redis being rebuilt): the clock
+        # waits where it was.
+        visit_target = self.visit_now
+        if self.sources.waiting(GPS, have):
+            visit_target = self.visit_now or 0
+        elif have[GPS]:
+            visit_target = clk.event_clock(list(have[GPS].values()), 0, self.gps_lateness, wall, window,
+                                           self.visit_now or 0)
         ends = await consumer.end_offsets(alert_tps)
         for tp, end in ends.items():
             while await consumer.position(tp) < end:
                 for part, recs in (await consumer.getmany(tp, timeout_ms=200, max_records=10_000)).items():
                     for rec in recs:
                         await self.take(ALERTS, rec)
-        self.now = target
-        decisions = self.disp.advance(self.now, wall, self.logged.get)
+        self.now, self.visit_now = target, visit_target
+        decisions = self.disp.advance(self.now, wall, self.logged.get, self.visit_now)
         self.dispatch(decisions)
         if self.now:
             self.disp.forget_before(self.now - self.keep_ms)
-        await self.store.state(clock=self.now, config=self.cfg.digest[:12], replica=self.replica,
+        await self.store.state(clock=self.now, visit_clock=self.visit_now or 0, config=self.cfg.digest[:12], replica=self.replica,
                                alerts=len(self.disp.alerts), groups=len(self.disp.groups),
                                late=self.disp.late, dead=self.dead, at=wall,
                                sent=sum(x.sent for x in self.senders.values()),

@@ -57,7 +57,7 @@ async def scan(r: aioredis.Redis, k: Keys, grids: list[str], lineage: Callable, 
         for g in silent:
             pipe.sismember(k.silent_alerted(), ids[g])
         seen = await pipe.execute()
-        new = [silent_alert(g, silent[g], now, lineage) for g, s in zip(silent, seen) if not s]
+        new = [silent_alert(g, silent[g], days, lineage) for g, s in zip(silent, seen) if not s]
         if new:
             await alert_sink(new)  # first sent, then remembered: at least once
             await r.sadd(k.silent_alerted(), *(a.id for a in new))

@@ -37,9 +37,10 @@ def silent_counts(silent: Iterable[str], lineage: Callable[[str], tuple[str, ...
     return c
 
 
-def silent_alert(grid: str, began: int, now: int, lineage: Callable[[str], tuple[str, ...]]) -> Alert:
-    """The alert of one silence (stable id: the grid and when the silence began)."""
+def silent_alert(grid: str, began: int, days: int, lineage: Callable[[str], tuple[str, ...]]) -> Alert:
+    """The alert of one silence: stable id (the grid and its last sign of life) and time
+    (the instant the grid turned silent, ``days`` after it), whenever a scan finds it."""
     lin = lineage(grid)
-    return Alert(id=f"silent-grid:{grid}:{began}", kind="silent_grid", ts=now, grid=lin[0],
+    return Alert(id=f"silent-grid:{grid}:{began}", kind="silent_grid", ts=began + days * DAY_MS, grid=lin[0],
                  community=lin[1], town=lin[2], district=lin[3], city=lin[4],
                  message=f"grid {grid}: no visit and no case since {began}")

@@ -256,3 +256,89 @@ def test_tracked_status():
     t = Tracked.of(alert(ts=T))
     t.resolved_at = T + M
     assert [t.status_at(x) for x in (T - 1, T, T + M)] == ["", "firing", "resolved"]
+
+
+def visit(kind="off_grid", ts=T, terminal="T00017", **kw) -> Alert:
+    """A visit alert (from the GPS partitions): no case, clock, category or department."""
+    return Alert(id=f"offgrid:{terminal}:{ts}" if kind == "off_grid" else f"silent:{terminal}:{ts}",
+                 kind=kind, ts=ts, terminal=terminal, worker="W00017", **dict(LIN, **kw))
+
+
+@pytest.mark.parametrize("route, labels, waits", [
+    # the root route grouped by district: a visit alert can join any of its groups
+    ({"group_by": ["district"]}, {"district": "330203"}, True),
+    # grouped by kind: a case kind's group is a case group
+    ({"group_by": ["district", "kind"]}, {"district": "330203", "kind": "overdue"}, False),
+    ({"group_by": ["district", "kind"]}, {"district": "330203", "kind": "off_grid"}, True),
+    # grouped by case: visit alerts have none
+    ({"group_by": ["case"]}, {"case": "C1"}, False),
+    ({"group_by": ["case"]}, {}, True),  # the group of alerts without a case: visit alerts
+    # a route that takes case kinds only
+    ({"group_by": ["district"], "routes": [{"matchers": ['kind=~"overdue|escalation"']}]},
+     {"district": "330203"}, False),
+    # a route on a label visit alerts lack
+    ({"group_by": ["district"], "routes": [{"matchers": ['dept="sanitation"']}]}, {"district": "330203"}, False),
+    ({"group_by": ["district"], "routes": [{"matchers": ['dept!="sanitation"']}]}, {"district": "330203"}, True),
+    # a label visit alerts carry, value unknown here: taken as matching
+    ({"group_by": ["district"], "routes": [{"matchers": ['terminal=~"T0.*"']}]}, {"district": "330203"}, True),
+    # every label: the group's kind decides
+    ({"group_by": ["..."]}, labels_of(alert()), False),
+])
+def test_which_groups_wait_for_the_visit_clock(route, labels, waits):
+    from notify.route import GROUP_BY_ALL
+    cfg = config({"receiver": "a", **route})
+    d = Dispatcher(cfg, CAL)
+    leaf = list(cfg.route.walk())[-1]
+    by = tuple(labels) if leaf.opts.group_by == GROUP_BY_ALL else leaf.opts.group_by
+    assert d._waits_for_visits(leaf, {n: labels[n] for n in by if n in labels}) is waits
+
+
+def test_an_inhibition_by_a_visit_alert_makes_every_group_wait():
+    cfg = config({"receiver": "a", "group_by": ["case"]},
+                 inhibit=[{"source_matchers": ['kind="off_grid"'], "target_matchers": ['kind="overdue"'],
+                           "equal": ["grid"]}])
+    assert Dispatcher(cfg, CAL)._waits_for_visits(cfg.route, {"case": "C1"})
+
+
+def test_a_group_that_can_hold_visit_alerts_waits_for_the_visit_clock():
+    """The GPS partitions write a visit alert only once their horizon (five minutes by
+    default) is past it: a group that can hold one flushes at F only once the visit clock
+    is past F too, and one that cannot does not wait (case alerts stay fast)."""
+    cfg = config({"receiver": "a", "group_by": ["district", "kind"], "group_wait": "0s",
+                  "routes": [{"matchers": ['kind="overdue"'], "receiver": "b"},
+                             {"matchers": ['kind!="overdue"'], "receiver": "c", "group_by": ["district"]}]})
+    d = Dispatcher(cfg, CAL)
+    d.ingest(alert("C1", ts=T))
+    d.ingest(alert("C2", ts=T, kind="warning"))
+    out = d.advance(T + M, T + M, visit_now=T - 4 * M)
+    assert [(n.note.receiver, [a.id.split(":")[0] for a in n.note.alerts]) for n in out] == [("b", ["C1"])]
+    d.ingest(visit(ts=T - S))  # written once the GPS horizon passed it: not late for its group
+    assert d.late == 0
+    (n,) = d.advance(T + M, T + M, visit_now=T)
+    assert n.note.receiver == "c" and n.note.at == T - S  # its own group_wait, on event time
+    assert [a.id for a in n.note.alerts] == [f"offgrid:T00017:{T - S}"]
+    assert d.advance(T + 5 * M, T + 5 * M, visit_now=T + 4 * M) == []  # the visit clock holds it
+    (n,) = d.advance(T + 5 * M, T + 5 * M, visit_now=T + 5 * M)  # group_interval later
+    assert n.note.at == T - S + 5 * M and {a.id.split(":")[0] for a in n.note.alerts} == {"C2", "offgrid"}
+
+
+def test_no_visit_clock_means_the_case_clock_stands_in():
+    cfg = config({"receiver": "a", "group_by": ["district"], "group_wait": "0s"})
+    d = Dispatcher(cfg, CAL)
+    d.ingest(visit(ts=T))
+    assert len(d.advance(T, T)) == 1
+
+
+def test_a_change_applied_ahead_of_a_waiting_group_is_still_seen_by_its_later_flush():
+    """A case group ran ahead and applied the end of a silence that comes after a waiting
+    visit group's next flush; that flush must not take the end as seen, or the group
+    would never notify once the silence is over."""
+    cfg = config({"receiver": "a", "group_by": ["district", "kind"], "group_wait": "0s", "group_interval": "1m"})
+    d = Dispatcher(cfg, CAL)
+    d.silence(_silence(T - H, T + 3 * M, ("kind", "=", "off_grid")))
+    d.ingest(visit(ts=T))
+    d.ingest(alert("C1", ts=T))
+    assert [n.note.alerts[0].id[:2] for n in d.advance(T, T, visit_now=T)] == ["C1"]  # off_grid: silenced
+    d.advance(T + 10 * M, T + 10 * M, visit_now=T + M)  # the case group runs past the silence's end
+    late = d.advance(T + 10 * M, T + 10 * M, visit_now=T + 10 * M)
+    assert [(n.note.at, n.note.alerts[0].id) for n in late] == [(T + 3 * M, f"offgrid:T00017:{T}")]
