@@ -71,20 +71,33 @@ class SourceLogs:
 
     ``consumer`` is any started aiokafka consumer (offsets are asked for, nothing is
     read); ``topics`` maps a kind (case, gps) to its topic. A partition once seen
-    holding records stays so; one not seen so is asked about again every ``CHECK_S``.
+    holding records stays so; one not seen so is asked about again every ``CHECK_S``,
+    in a task of its own (:meth:`poke`), so a slow broker or a missing topic never holds
+    up the notifier's loop; until the first look-up has answered, every clock waits.
     """
 
     def __init__(self, consumer, topics: dict[str, str]) -> None:
         self.c, self.topics = consumer, topics
         self.filled: dict[str, set[int]] = {kind: set() for kind in topics}
+        self.ready = False
         self._checked = -CHECK_S
+        self._task: asyncio.Task | None = None
+
+    def poke(self, have: dict[str, dict]) -> None:
+        """Start a look-up of the partitions without a projection (not in ``have``) if
+        none is running and the last began ``CHECK_S`` ago."""
+        now = time.monotonic()
+        if (self._task is None or self._task.done()) and now - self._checked >= CHECK_S:
+            self._checked = now
+            self._task = asyncio.create_task(self.refresh(have))
+
+    def stop(self) -> None:
+        """Cancel a look-up in flight."""
+        if self._task is not None:
+            self._task.cancel()
 
     async def refresh(self, have: dict[str, dict]) -> None:
-        """Look up the partitions without a projection (not in ``have``), at most every CHECK_S."""
-        now = time.monotonic()
-        if now - self._checked < CHECK_S:
-            return
-        self._checked = now
+        """Look up the partitions without a projection (not in ``have``)."""
         for kind, topic in self.topics.items():
             try:
                 parts = self.c.partitions_for_topic(topic)
@@ -99,7 +112,9 @@ class SourceLogs:
                     self.filled[kind] |= {tp.partition for tp in todo if ends[tp] > starts[tp]}
             except (asyncio.TimeoutError, KafkaError):
                 continue  # no such topic yet, or the broker is away: asked again later
+        self.ready = True
 
     def waiting(self, kind: str, have: dict[str, dict]) -> bool:
-        """Whether a partition of ``kind`` holds records but has no projection yet."""
-        return bool(self.filled.get(kind, set()) - set(have.get(kind, {})))
+        """Whether a partition of ``kind`` holds records but has no projection yet (or
+        no look-up has answered yet)."""
+        return not self.ready or bool(self.filled.get(kind, set()) - set(have.get(kind, {})))

@@ -267,6 +267,7 @@ class Notifier:
                         self.reload_wanted, self._mtime = False, mtime
                         self.reload()
         finally:
+            self.sources.stop()
             for t in self._tasks.values():
                 t.cancel()
             await consumer.stop()
@@ -323,7 +324,7 @@ class Notifier:
         # alert the worker wrote before saving those watermarks is then taken (it writes
         # them first), so no flush up to the clock can miss one (clock.py).
         have = await clk.both(self.redis, self.keys)
-        await self.sources.refresh(have)
+        self.sources.poke(have)
         wall = now_ms()
         window = self.s.notify_live_window_s * 1000
         target = self.now

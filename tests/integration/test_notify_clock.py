@@ -31,6 +31,7 @@ def test_a_partition_with_records_and_no_projection_holds_its_clock(kafka_bootst
         try:
             logs = SourceLogs(c, {CASE: case, GPS: gps, "none": f"{topic_prefix}no-such-topic"})
             have = {CASE: {}, GPS: {0: 1_000}}
+            assert logs.waiting(CASE, have) and logs.waiting(GPS, have)  # nothing known yet
             await logs.refresh(have)
             assert logs.filled == {CASE: set(), GPS: {2}, "none": set()}
             assert logs.waiting(GPS, have) and not logs.waiting(CASE, have)
