@@ -40,12 +40,19 @@ CHECK_S = 1.0  # how often partitions without a projection are looked up in Kafk
 
 
 def event_clock(case_wms: list[int], newest_alert: int, lateness_ms: int, wall: int,
-                live_window_ms: int, prev: int = 0) -> int:
-    """The notifier's ``now`` (never going back from ``prev``)."""
+                live_window_ms: int, prev: int = 0, live_on_newest: bool = False) -> int:
+    """The notifier's ``now`` (never going back from ``prev``).
+
+    ``live_on_newest``: the stream counts as live when its newest partition is (not its
+    oldest). For the GPS partitions, which take no clock ticks: one whose terminals have
+    all gone home stands still, and must not stop the visit clock of a city still at work
+    (an alert it writes late, after a terminal reconnects, joins its group's next flush).
+    """
     base = (min(case_wms) if case_wms else newest_alert) - lateness_ms
     if not case_wms and not newest_alert:
         base = 0
-    if base and base >= wall - lateness_ms - live_window_ms:
+    fresh = max(case_wms) - lateness_ms if live_on_newest and case_wms else base
+    if base and fresh >= wall - lateness_ms - live_window_ms:
         base = max(base, wall - lateness_ms)
     return max(prev, base)
 

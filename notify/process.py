@@ -339,7 +339,7 @@ class Notifier:
             visit_target = self.visit_now or 0
         elif have[GPS]:
             visit_target = clk.event_clock(list(have[GPS].values()), 0, self.gps_lateness, wall, window,
-                                           self.visit_now or 0)
+                                           self.visit_now or 0, live_on_newest=True)
         ends = await consumer.end_offsets(alert_tps)
         for tp, end in ends.items():
             while await consumer.position(tp) < end:

@@ -179,3 +179,23 @@ def test_wecom_message_is_cut_to_4096_bytes_and_says_what_it_cut():
     content = json.loads(body)["markdown"]["content"]
     assert len(content.encode()) <= 4096 and cut > 0
     assert f"另有 {cut} 条告警未列出" in content and content.count("\n- ") == 300 - cut
+
+
+W = 1_795_750_200_000  # the wall clock of these cases
+L, LIVE = 60_000, 600_000
+
+
+@pytest.mark.parametrize("wms, newest, prev, on_newest, want", [
+    ([W - 3_600_000, W - 7_200_000], 0, 0, False, W - 7_200_000 - L),  # a replay: the lowest, on event time
+    ([W - 1_000, W - 5_000], 0, 0, False, W - L),  # live: the wall clock, minus the lateness
+    ([], W - 7_200_000, 0, False, W - 7_200_000 - L),  # no partition: the newest alert stands in
+    ([], 0, 0, False, 0),
+    ([W - 7_200_000], 0, W - 3_600_000, False, W - 3_600_000),  # never back
+    # one GPS partition quiet for two hours, another live
+    ([W - 7_200_000, W - 1_000], 0, 0, False, W - 7_200_000 - L),
+    ([W - 7_200_000, W - 1_000], 0, 0, True, W - L),
+    ([W - 7_200_000, W - 3_600_000], 0, 0, True, W - 7_200_000 - L),  # all quiet: event time
+])
+def test_event_clock(wms, newest, prev, on_newest, want):
+    from notify.clock import event_clock
+    assert event_clock(wms, newest, L, W, LIVE, prev, live_on_newest=on_newest) == want
