@@ -23,8 +23,8 @@ import msgspec
 from gridpulse.clock import local_day
 from gridpulse.schemas import Alert
 
-from .rules import VisitRules
 from .duty import silence_window
+from .rules import VisitRules
 from .stays import Stay, StayFinder, nearest
 from .track import Point, check, distance_m
 
