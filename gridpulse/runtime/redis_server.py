@@ -7,8 +7,6 @@ state only, and a fresh one per run keeps tests independent.
 from __future__ import annotations
 
 import shutil
-import socket
-from urllib.parse import urlparse
 
 from .local_server import LocalServer
 
@@ -19,39 +17,24 @@ class RedisError(RuntimeError):
     """The embedded Redis could not be started."""
 
 
-def _ping(host: str, port: int, password: str | None, timeout: float) -> bool:
-    # Plain RESP over a socket: no client library, no connection pool, no retries.
-    cmds = b""
-    if password:
-        pw = password.encode()
-        cmds += b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw)
-    cmds += b"*1\r\n$4\r\nPING\r\n"
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(cmds)
-            data = b""
-            while b"PONG" not in data and b"-" not in data[:1]:
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
-        return False
-    return b"+PONG" in data
-
-
 def redis_reachable(url: str, timeout: float = 2.0) -> bool:
-    """True if the Redis at ``url`` (``redis://[:password@]host:port/db``) answers PING."""
-    parsed = urlparse(url)
-    if parsed.scheme == "unix":
-        try:
-            import redis
-            return bool(redis.Redis.from_url(url, socket_timeout=timeout,
-                                             socket_connect_timeout=timeout).ping())
-        except Exception:
-            return False
-    return _ping(parsed.hostname or "127.0.0.1", parsed.port or 6379, parsed.password, timeout)
+    """True if the Redis at ``url`` answers PING: any URL redis-py takes, with an ACL user
+    and password (``redis://user:secret@host:6379/0``), TLS (``rediss://``) or a socket
+    (``unix://``). One try, no retries: this is a probe, an answer within ``timeout``."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                      retry=Retry(NoBackoff(), 0))
+    except (ValueError, TypeError):
+        return False  # not a Redis URL
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False  # down, refused, or the credentials refused
+    finally:
+        client.close()
 
 
 class EmbeddedRedis(LocalServer):
@@ -101,7 +84,7 @@ class EmbeddedRedis(LocalServer):
                 "--daemonize", "no", "--protected-mode", "yes"]
 
     def _answers(self, port: int) -> bool:
-        return _ping("127.0.0.1", port, None, 1.0)
+        return redis_reachable(f"redis://127.0.0.1:{port}/0", 1.0)
 
     def __repr__(self) -> str:
         return f"<EmbeddedRedis {self.url if self.running else 'stopped'}>"

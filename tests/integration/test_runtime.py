@@ -171,3 +171,17 @@ def test_faust_settings_are_consistent() -> None:
         assert conf["topic_partitions"] == 4
     # A real broker refuses session timeouts below group.min.session.timeout.ms (6 s).
     assert faust_app_settings(embedded=False)["broker_session_timeout"] >= 6
+
+
+def test_redis_reachable_takes_an_acl_user() -> None:
+    """An ACL user and password in the URL, as redis-py takes it (the probe spoke raw RESP
+    with the password alone, and refused a working user)."""
+    with EmbeddedRedis() as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.acl_setuser("gridpulse", enabled=True, passwords=["+s3cret"], keys=["*"], commands=["+@all"])
+        admin.close()
+        port = server.url.rsplit(":", 1)[1].split("/")[0]
+        assert redis_reachable(f"redis://gridpulse:s3cret@127.0.0.1:{port}/0", timeout=2)
+        assert not redis_reachable(f"redis://gridpulse:wrong@127.0.0.1:{port}/0", timeout=2)
+        assert not redis_reachable(f"rediss://127.0.0.1:{port}/0", timeout=2)  # TLS to a plain server: no answer
+        assert not redis_reachable("http://127.0.0.1/", timeout=2)
