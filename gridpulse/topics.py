@@ -20,6 +20,23 @@ ALL = (CASE_EVENTS, GPS_FIXES, ALERTS, ALERT_ACKS, DEADLETTER, SILENCES, NOTIFY_
 COMPACTED = (SILENCES, NOTIFY_LOG, SNAPSHOTS, SNAPSHOT_MANIFESTS)
 
 
+#: Kafka's default retention: what gridpulse's other topics are left with.
+DEFAULT_RETENTION_MS = 7 * 86_400_000
+
+
 def names(settings: Settings) -> dict[str, str]:
     """Logical name -> full topic name (with the deployment's prefix)."""
     return {name: settings.topic(name) for name in ALL}
+
+
+def configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Full topic name -> the topic configs gridpulse creates it with, as docs/contract.md
+    says what must stay in Kafka: the compacted topics compact, and ``alerts`` and
+    ``alert-acks`` hold at least ``GRIDPULSE_ALERT_DAYS`` and a day (the alerts board and
+    the notifier read them back that far after a restart). The source topics keep the
+    broker's default (7 days: ample with snapshots, docs/contract.md)."""
+    out = {settings.topic(n): {"cleanup.policy": "compact"} for n in COMPACTED}
+    keep = max(DEFAULT_RETENTION_MS, (settings.alert_days + 1) * 86_400_000)
+    for n in (ALERTS, ALERT_ACKS):
+        out[settings.topic(n)] = {"retention.ms": str(keep)}
+    return out

@@ -201,32 +201,55 @@ class EmbeddedKafka(LocalServer):
 
 
 async def create_topics_async(bootstrap: str, names: Iterable[str], partitions: int,
-                              replication: int = 1, timeout: float = 30.0) -> None:
+                              replication: int = 1, timeout: float = 30.0,
+                              configs: dict[str, dict[str, str]] | None = None) -> list[str]:
     """Async form of :func:`create_topics`."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
     from aiokafka.errors import TopicAlreadyExistsError
 
     wanted = list(dict.fromkeys(names))
+    configs = configs or {}
     if not wanted:
-        return
+        return []
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     await admin.start()
     try:
         resp = await admin.create_topics(
-            [NewTopic(n, partitions, replication) for n in wanted], timeout_ms=int(timeout * 1000))
+            [NewTopic(n, partitions, replication, topic_configs=configs.get(n, {})) for n in wanted],
+            timeout_ms=int(timeout * 1000))
+        existing = []
         for item in resp.topic_errors:
             topic, code = item[0], item[1]
-            if code not in (0, TopicAlreadyExistsError.errno):
+            if code == TopicAlreadyExistsError.errno:
+                existing.append(topic)
+            elif code != 0:
                 raise BrokerError(f"CreateTopics {topic!r} failed with Kafka error code {code}")
+        checked = [t for t in existing if configs.get(t)]
+        if not checked:
+            return []
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t) for t in checked])
+        found: dict[str, dict[str, str]] = {}
+        for r in described:
+            for res in r.resources:  # (error code, message, type, name, [(key, value, ...)])
+                found[res[3]] = {e[0]: e[1] for e in res[4]}
+        def shown(value: str | None) -> str:
+            return "not set (the broker's default)" if value is None else repr(value)
+        return [f"topic {t}: {k} is {shown(found.get(t, {}).get(k))}, gridpulse expects {v!r}"
+                for t in checked for k, v in configs[t].items() if found.get(t, {}).get(k) != v]
     finally:
         await admin.close()
 
 
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int,
-                  replication: int = 1, timeout: float = 30.0) -> None:
-    """Create topics ``names`` with ``partitions`` partitions; existing topics are left as they are.
+                  replication: int = 1, timeout: float = 30.0,
+                  configs: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """Create topics ``names`` with ``partitions`` partitions and ``configs`` (topic ->
+    its configs, e.g. ``cleanup.policy``); existing topics are left as they are, and what
+    their configs lack of ``configs`` is returned, a line each (empty: all as expected).
 
     An existing topic keeps its partition count (Tansu has no CreatePartitions to grow it).
     Must not be called from a running event loop; use :func:`create_topics_async` there.
     """
-    asyncio.run(create_topics_async(bootstrap, names, partitions, replication, timeout))
+    return asyncio.run(create_topics_async(bootstrap, names, partitions, replication, timeout, configs))

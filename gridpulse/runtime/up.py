@@ -30,7 +30,7 @@ from ..loop.calendar import load_calendar
 from ..loop.calendar_years import year_gap
 from ..settings import Settings
 from ..views import LiveView
-from ..topics import names
+from ..topics import configs as topic_configs, names
 from .broker import EmbeddedKafka, create_topics, kafka_reachable
 from .redis_server import EmbeddedRedis, redis_reachable
 
@@ -204,7 +204,9 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
             n = _clear_projections(redis_url, settings.redis_prefix)
             if n:
                 _say(f"Redis: cleared {n} keys of a previous run (the embedded broker starts empty)")
-        create_topics(bootstrap, list(names(settings).values()), settings.partitions)
+        for line in create_topics(bootstrap, list(names(settings).values()), settings.partitions,
+                                  configs=topic_configs(settings)):
+            _say(f"warning: {line} (change it on the broker: docs/contract.md, What must stay in Kafka)")
         _say(f"topics ready ({settings.partitions} partitions each)")
 
         env = dict(os.environ, KAFKA_BOOTSTRAP=bootstrap, REDIS_URL=redis_url)

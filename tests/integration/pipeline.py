@@ -21,7 +21,7 @@ from gridpulse.loop.facts import Rules
 from gridpulse.schemas import decode_alert
 from gridpulse.rkeys import Keys
 from gridpulse.runtime.broker import create_topics, free_port
-from gridpulse.topics import names
+from gridpulse.topics import configs as topic_configs, names
 from gridpulse.views import LiveView
 from producers.kafka_out import KafkaSink
 from producers.simulator import Simulator
@@ -41,7 +41,7 @@ def isolated_settings(bootstrap: str, redis_url: str, prefix: str, **kw) -> sett
     s = settings_mod.load({}, kafka_bootstrap=bootstrap, redis_url=redis_url,
                           topic_prefix=prefix, redis_prefix=prefix.replace(".", ":"),
                           worker_id=f"{prefix}worker", worker_web_port=free_port(), **kw)
-    create_topics(bootstrap, list(names(s).values()), s.partitions)
+    create_topics(bootstrap, list(names(s).values()), s.partitions, configs=topic_configs(s))
     return s
 
 

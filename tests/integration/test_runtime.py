@@ -185,3 +185,37 @@ def test_redis_reachable_takes_an_acl_user() -> None:
         assert not redis_reachable(f"redis://gridpulse:wrong@127.0.0.1:{port}/0", timeout=2)
         assert not redis_reachable(f"rediss://127.0.0.1:{port}/0", timeout=2)  # TLS to a plain server: no answer
         assert not redis_reachable("http://127.0.0.1/", timeout=2)
+
+
+def test_topics_are_created_with_the_configs_the_contract_states(kafka_bootstrap: str, topic_prefix: str) -> None:
+    """The compacted topics compact and the alerts are kept their days, on the broker
+    itself (described back); an existing topic without them is reported, not changed."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from gridpulse import settings as settings_mod
+    from gridpulse.topics import configs, names as topic_names
+
+    s = settings_mod.load({}, topic_prefix=f"{topic_prefix}cfg.", alert_days=10)
+    want = configs(s)
+    assert want[s.topic("silences")] == {"cleanup.policy": "compact"}
+    assert want[s.topic("alerts")] == {"retention.ms": str(11 * 86_400_000)}
+    legacy = s.topic("notify-log")
+    create_topics(kafka_bootstrap, [legacy], 2)  # as gridpulse created it before
+    (told,) = create_topics(kafka_bootstrap, list(topic_names(s).values()), 2, configs=want)
+    # a real Kafka says 'delete', the development broker leaves it unset
+    assert told in (f"topic {legacy}: cleanup.policy is 'delete', gridpulse expects 'compact'",
+                    f"topic {legacy}: cleanup.policy is not set (the broker's default), gridpulse expects 'compact'")
+
+    async def described() -> dict[str, dict[str, str]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            got = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in want])
+        finally:
+            await admin.close()
+        return {res[3]: {e[0]: e[1] for e in res[4]} for r in got for res in r.resources}
+
+    found = asyncio.run(described())
+    for topic, cfg in want.items():
+        if topic != legacy:
+            assert {k: found[topic].get(k) for k in cfg} == cfg, topic
