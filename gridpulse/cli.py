@@ -230,6 +230,26 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Create gridpulse's topics as the settings say (or only check them); 1 if any differs."""
+    from .runtime.broker import create_topics_async, describe_topics_async
+    from .topics import configs, differences, names
+    s = _settings()
+    bootstrap, wanted = _need(s.kafka_bootstrap, "KAFKA_BOOTSTRAP"), list(names(s).values())
+
+    async def run() -> list[str]:
+        if not args.check:
+            await create_topics_async(bootstrap, wanted, s.partitions, s.topic_replication, configs=configs(s))
+        return differences(s, await describe_topics_async(bootstrap, wanted))
+
+    diffs = asyncio.run(run())
+    for line in diffs:
+        print(line)
+    if not diffs:
+        print(f"{len(wanted)} topics as expected: {s.partitions} partitions, {s.topic_replication} replica(s)")
+    return 1 if diffs else 0
+
+
 def cmd_deadletter(args: argparse.Namespace) -> int:
     """List or show the dead letters (records the worker could not use, and why)."""
     from . import deadletter_read as dl
@@ -357,6 +377,10 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--from-scratch", action="store_true",
                     help="ignore the snapshots: replay every log from its first retained record")
     rb.set_defaults(func=cmd_rebuild)
+    tp = sub.add_parser("topics", help="create gridpulse's topics as the settings say, or check them; "
+                                       "prints what differs (exit 1)")
+    tp.add_argument("--check", action="store_true", help="only check, create nothing")
+    tp.set_defaults(func=cmd_topics)
     dlp = sub.add_parser("deadletter", help="list or show dead letters (records the worker refused, and why)")
     dls = dlp.add_subparsers(dest="cmd_dl", required=True)
     ls = dls.add_parser("ls", help="list dead letters, oldest first")

@@ -66,6 +66,17 @@ class Settings:
         "GRIDPULSE_PARTITIONS", 4,
         "Partitions of each topic gridpulse creates; the unit of parallelism across workers.",
         rule=Int(1, 1024))
+    topic_replication: int = _env(
+        "GRIDPULSE_TOPIC_REPLICATION", 1,
+        "Replicas of each topic gridpulse creates (`gridpulse up`, `gridpulse topics`): 3 on a "
+        "city's cluster, 1 on the embedded broker.",
+        rule=Int(1, 16))
+    topic_min_isr: int = _env(
+        "GRIDPULSE_TOPIC_MIN_ISR", 2,
+        "min.insync.replicas of each topic gridpulse creates with more than one replica (every "
+        "producer writes with acks=all, so a write needs this many replicas); at most the "
+        "replication.",
+        rule=Int(1, 16))
     redis_prefix: str = _env(
         "GRIDPULSE_REDIS_PREFIX", "gp:",
         "Prefix of every Redis key gridpulse writes.",

@@ -35,8 +35,38 @@ def configs(settings: Settings) -> dict[str, dict[str, str]]:
     ``alert-acks`` hold at least ``GRIDPULSE_ALERT_DAYS`` and a day (the alerts board and
     the notifier read them back that far after a restart). The source topics keep the
     broker's default (7 days: ample with snapshots, docs/contract.md)."""
-    out = {settings.topic(n): {"cleanup.policy": "compact"} for n in COMPACTED}
+    out: dict[str, dict[str, str]] = {settings.topic(n): {} for n in ALL}
+    for n in COMPACTED:
+        out[settings.topic(n)]["cleanup.policy"] = "compact"
     keep = max(DEFAULT_RETENTION_MS, (settings.alert_days + 1) * 86_400_000)
     for n in (ALERTS, ALERT_ACKS):
-        out[settings.topic(n)] = {"retention.ms": str(keep)}
+        out[settings.topic(n)]["retention.ms"] = str(keep)
+    if settings.topic_replication > 1:
+        isr = str(min(settings.topic_min_isr, settings.topic_replication))
+        for cfg in out.values():
+            cfg["min.insync.replicas"] = isr
+    return out
+
+
+def differences(settings: Settings, found: dict[str, dict | None]) -> list[str]:
+    """What the broker's topics (``found``: full name -> ``{"partitions", "replication",
+    "configs"}``, None if missing) lack of what gridpulse expects, a line each. Pure."""
+    out = []
+    want = configs(settings)
+    for topic in names(settings).values():
+        t = found.get(topic)
+        if t is None:
+            out.append(f"topic {topic}: missing")
+            continue
+        if t["partitions"] != settings.partitions:
+            out.append(f"topic {topic}: {t['partitions']} partitions, gridpulse expects {settings.partitions} "
+                       f"(GRIDPULSE_PARTITIONS)")
+        if t["replication"] < settings.topic_replication:
+            out.append(f"topic {topic}: {t['replication']} replicas, gridpulse expects "
+                       f"{settings.topic_replication} (GRIDPULSE_TOPIC_REPLICATION)")
+        for k, v in want[topic].items():
+            got = t["configs"].get(k)
+            if got != v:
+                shown = "not set (the broker's default)" if got is None else repr(got)
+                out.append(f"topic {topic}: {k} is {shown}, gridpulse expects {v!r}")
     return out

@@ -20,7 +20,7 @@ from .local_server import LocalServer, free_port
 
 __all__ = [
     "EmbeddedKafka", "BrokerError", "EMBEDDED_CLUSTER_ID", "kafka_reachable", "broker_cluster_id",
-    "is_embedded_broker", "create_topics", "create_topics_async", "free_port",
+    "is_embedded_broker", "create_topics", "create_topics_async", "describe_topics_async", "free_port",
 ]
 
 #: Cluster id the embedded broker reports in Metadata, so other processes handed only its
@@ -238,6 +238,35 @@ async def create_topics_async(bootstrap: str, names: Iterable[str], partitions: 
             return "not set (the broker's default)" if value is None else repr(value)
         return [f"topic {t}: {k} is {shown(found.get(t, {}).get(k))}, gridpulse expects {v!r}"
                 for t in checked for k, v in configs[t].items() if found.get(t, {}).get(k) != v]
+    finally:
+        await admin.close()
+
+
+async def describe_topics_async(bootstrap: str, names: Iterable[str],
+                                timeout: float = 30.0) -> dict[str, dict | None]:
+    """Topic -> ``{"partitions", "replication", "configs"}`` as the broker has it, or None
+    if it has no such topic. (A broker that creates topics when asked about them, as the
+    embedded one does, has them all.)"""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    wanted = list(dict.fromkeys(names))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        out: dict[str, dict | None] = {t: None for t in wanted}
+        for d in await admin.describe_topics(wanted):
+            if d["error_code"] == 0 and d["partitions"]:
+                out[d["topic"]] = {"partitions": len(d["partitions"]),
+                                   "replication": min(len(p["replicas"]) for p in d["partitions"]),
+                                   "configs": {}}
+        present = [t for t, d in out.items() if d is not None]
+        if present:
+            for r in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in present]):
+                for res in r.resources:  # (error code, message, type, name, [(key, value, ...)])
+                    if out.get(res[3]) is not None:
+                        out[res[3]]["configs"] = {e[0]: e[1] for e in res[4] if e[1] is not None}
+        return out
     finally:
         await admin.close()
 

@@ -205,7 +205,7 @@ def run_up(settings: Settings, open_browser: bool = False, duration_s: float | N
             if n:
                 _say(f"Redis: cleared {n} keys of a previous run (the embedded broker starts empty)")
         for line in create_topics(bootstrap, list(names(settings).values()), settings.partitions,
-                                  configs=topic_configs(settings)):
+                                  settings.topic_replication, configs=topic_configs(settings)):
             _say(f"warning: {line} (change it on the broker: docs/contract.md, What must stay in Kafka)")
         _say(f"topics ready ({settings.partitions} partitions each)")
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -219,3 +222,20 @@ def test_topics_are_created_with_the_configs_the_contract_states(kafka_bootstrap
     for topic, cfg in want.items():
         if topic != legacy:
             assert {k: found[topic].get(k) for k in cfg} == cfg, topic
+
+
+def test_gridpulse_topics_creates_then_checks(kafka_bootstrap: str, topic_prefix: str) -> None:
+    env = dict(os.environ, KAFKA_BOOTSTRAP=kafka_bootstrap, GRIDPULSE_TOPIC_PREFIX=f"{topic_prefix}tp.",
+               GRIDPULSE_PARTITIONS="3")
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gridpulse.cli", "topics", *args], env={**env, **extra},
+                              capture_output=True, text=True, timeout=120)
+
+    made = run()
+    assert made.returncode == 0 and "9 topics as expected: 3 partitions" in made.stdout, made.stdout + made.stderr
+    assert run("--check").returncode == 0
+    other = run("--check", GRIDPULSE_PARTITIONS="4", GRIDPULSE_ALERT_DAYS="30")
+    assert other.returncode == 1
+    assert f"topic {topic_prefix}tp.alerts: 3 partitions, gridpulse expects 4 (GRIDPULSE_PARTITIONS)" in other.stdout
+    assert f"topic {topic_prefix}tp.alerts: retention.ms is '691200000', gridpulse expects '2678400000'" in other.stdout

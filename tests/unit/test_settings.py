@@ -32,6 +32,8 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
                          ["2", "y", "enabled", "truee", "-1"]),
     "GRIDPULSE_TOPIC_PREFIX": ([("gp.", "gp."), ("test_1-a.", None)], ["gp/", "g p", "主题."]),
     "GRIDPULSE_PARTITIONS": ([("1", 1), ("12", 12), ("1024", 1024)], ["0", "-1", "1025", "4.0", "four"]),
+    "GRIDPULSE_TOPIC_REPLICATION": ([("1", 1), ("3", 3), ("16", 16)], ["0", "17", "3.0", "three"]),
+    "GRIDPULSE_TOPIC_MIN_ISR": ([("1", 1), ("2", 2)], ["0", "17", "two"]),
     "GRIDPULSE_REDIS_PREFIX": ([("gp:", "gp:"), ("{gp}:", None)], ["gp :", " "]),
     "GRIDPULSE_CITY": ([("ningbo", "ningbo"), (CITY_DIR, CITY_DIR)], ["paris", "/"]),
     "GRIDPULSE_TZ": ([("Asia/Shanghai", None), ("UTC", None), ("Europe/Berlin", None)],
@@ -183,3 +185,34 @@ def test_rule_phrases_match_what_they_accept():
     with pytest.raises(ValueError):
         Float(0, 1, lo_open=True).parse("0")
     assert Int().accepts == "any integer" and Int(hi=9).accepts == "an integer <= 9"
+
+
+@pytest.mark.parametrize("env, min_isr", [
+    ({}, None),  # one replica: nothing to insist on
+    ({"GRIDPULSE_TOPIC_REPLICATION": "3"}, "2"),
+    ({"GRIDPULSE_TOPIC_REPLICATION": "3", "GRIDPULSE_TOPIC_MIN_ISR": "5"}, "3"),  # at most the replication
+])
+def test_topic_configs_follow_the_replication(env, min_isr):
+    from gridpulse.topics import configs
+    s = settings_mod.load(env)
+    for topic, cfg in configs(s).items():
+        assert cfg.get("min.insync.replicas") == min_isr, topic
+    assert configs(s)[s.topic("silences")]["cleanup.policy"] == "compact"
+
+
+def test_topic_differences_say_what_and_which_setting():
+    from gridpulse.topics import configs, differences, names
+    s = settings_mod.load({"GRIDPULSE_TOPIC_REPLICATION": "3"})
+    good = {t: {"partitions": s.partitions, "replication": 3, "configs": dict(c)} for t, c in configs(s).items()}
+    assert differences(s, good) == []
+    alerts, silences, dead = s.topic("alerts"), s.topic("silences"), s.topic("deadletter")
+    bad = dict(good)
+    bad[alerts] = {"partitions": 1, "replication": 1, "configs": {}}
+    bad[silences] = {**good[silences], "configs": {**good[silences]["configs"], "cleanup.policy": "delete"}}
+    bad[dead] = None
+    got = differences(s, bad)
+    assert f"topic {dead}: missing" in got
+    assert any(line.startswith(f"topic {alerts}: 1 partitions") and "GRIDPULSE_PARTITIONS" in line for line in got)
+    assert any(line.startswith(f"topic {alerts}: 1 replicas") and "GRIDPULSE_TOPIC_REPLICATION" in line for line in got)
+    assert f"topic {silences}: cleanup.policy is 'delete', gridpulse expects 'compact'" in got
+    assert len(names(s)) == len(good)
