@@ -66,7 +66,7 @@ def build_app(settings: Settings, bootstrap: str, redis_url: str) -> faust.App:
         # poll at a few thousand records, leaving the processors waiting on the fetcher.
         consumer_max_fetch_size=8 * 1024**2,
         **faust_app_settings(embedded=is_embedded_broker(bootstrap), partitions=settings.partitions,
-                             stall_s=settings.stall_s),
+                             replication_factor=settings.topic_replication, stall_s=settings.stall_s),
     )
 
     def raw_topic(name: str) -> faust.TopicT:
