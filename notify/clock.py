@@ -117,7 +117,7 @@ class SourceLogs:
                     ends = await asyncio.wait_for(self.c.end_offsets(todo), 5)
                     starts = await asyncio.wait_for(self.c.beginning_offsets(todo), 5)
                     self.filled[kind] |= {tp.partition for tp in todo if ends[tp] > starts[tp]}
-            except (asyncio.TimeoutError, KafkaError):
+            except (asyncio.TimeoutError, KafkaError, OSError):
                 continue  # no such topic yet, or the broker is away: asked again later
         self.ready = True
 
