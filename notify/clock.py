@@ -74,27 +74,38 @@ async def both(r: aioredis.Redis, keys: Keys) -> dict[str, dict[int, int]]:
 
 
 class SourceLogs:
-    """Which partitions of the case and GPS topics hold records, looked up in Kafka.
+    """Which partitions of the case and GPS topics hold records but have no projection.
 
     ``consumer`` is any started aiokafka consumer (offsets are asked for, nothing is
-    read); ``topics`` maps a kind (case, gps) to its topic. A partition once seen
-    holding records stays so; one not seen so is asked about again every ``CHECK_S``,
-    in a task of its own (:meth:`poke`), so a slow broker or a missing topic never holds
-    up the notifier's loop; until the first look-up has answered, every clock waits.
+    read); ``topics`` maps a kind (case, gps) to its topic. The partitions without a
+    projection are looked up every ``CHECK_S`` in a task of its own (:meth:`poke`), so a
+    slow broker or a missing topic never holds up the notifier's loop. Until the first
+    look-up has answered, every clock waits; a projection that disappears (a Redis
+    flushed or being rebuilt) makes its partition count as holding records until a
+    look-up says otherwise, and starts one at once.
     """
 
     def __init__(self, consumer, topics: dict[str, str]) -> None:
         self.c, self.topics = consumer, topics
         self.filled: dict[str, set[int]] = {kind: set() for kind in topics}
         self.ready = False
+        self._seen: dict[str, set[int]] = {kind: set() for kind in topics}
         self._checked = -CHECK_S
         self._task: asyncio.Task | None = None
 
     def poke(self, have: dict[str, dict]) -> None:
-        """Start a look-up of the partitions without a projection (not in ``have``) if
-        none is running and the last began ``CHECK_S`` ago."""
+        """Note the partitions with a projection now (``have``); start a look-up of the
+        others if none is running and the last began ``CHECK_S`` ago, or one was lost."""
+        lost = False
+        for kind in self.topics:
+            now_have = set(have.get(kind, {}))
+            gone = self._seen[kind] - now_have
+            if gone:
+                self.filled[kind] |= gone
+                lost = True
+            self._seen[kind] = now_have
         now = time.monotonic()
-        if (self._task is None or self._task.done()) and now - self._checked >= CHECK_S:
+        if (self._task is None or self._task.done()) and (lost or now - self._checked >= CHECK_S):
             self._checked = now
             self._task = asyncio.create_task(self.refresh(have))
 
@@ -104,24 +115,26 @@ class SourceLogs:
             self._task.cancel()
 
     async def refresh(self, have: dict[str, dict]) -> None:
-        """Look up the partitions without a projection (not in ``have``)."""
+        """Look up which partitions without a projection (not in ``have``) hold records.
+        A topic that cannot be asked about keeps what was known of it."""
         for kind, topic in self.topics.items():
             try:
                 parts = self.c.partitions_for_topic(topic)
                 if not parts:  # asking for offsets makes the client learn the topic
                     await asyncio.wait_for(self.c.end_offsets([TopicPartition(topic, 0)]), 2)
                     parts = self.c.partitions_for_topic(topic) or set()
-                todo = [TopicPartition(topic, p) for p in sorted(parts)
-                        if p not in have.get(kind, {}) and p not in self.filled[kind]]
+                todo = [TopicPartition(topic, p) for p in sorted(parts) if p not in have.get(kind, {})]
+                filled: set[int] = set()
                 if todo:
                     ends = await asyncio.wait_for(self.c.end_offsets(todo), 5)
                     starts = await asyncio.wait_for(self.c.beginning_offsets(todo), 5)
-                    self.filled[kind] |= {tp.partition for tp in todo if ends[tp] > starts[tp]}
+                    filled = {tp.partition for tp in todo if ends[tp] > starts[tp]}
+                self.filled[kind] = filled
             except (asyncio.TimeoutError, KafkaError, OSError):
                 continue  # no such topic yet, or the broker is away: asked again later
         self.ready = True
 
     def waiting(self, kind: str, have: dict[str, dict]) -> bool:
-        """Whether a partition of ``kind`` holds records but has no projection yet (or
-        no look-up has answered yet)."""
+        """Whether a partition of ``kind`` holds records but has no projection (or no
+        look-up has answered yet)."""
         return not self.ready or bool(self.filled.get(kind, set()) - set(have.get(kind, {})))

@@ -36,6 +36,15 @@ def test_a_partition_with_records_and_no_projection_holds_its_clock(kafka_bootst
             assert logs.filled == {CASE: set(), GPS: {2}, "none": set()}
             assert logs.waiting(GPS, have) and not logs.waiting(CASE, have)
             assert not logs.waiting(GPS, {GPS: {0: 1_000, 2: 900}})  # its projection is saved
+            # A projection lost (Redis flushed): waiting at once, before any look-up...
+            logs.poke({CASE: {}, GPS: {0: 1_000, 2: 900}})
+            await asyncio.sleep(0.5)  # (the poke's own look-up)
+            gone = {CASE: {}, GPS: {2: 900}}
+            logs.poke(gone)
+            assert logs.waiting(GPS, gone)
+            # ... and after one, which finds partition 0 empty: it holds no alert back
+            await logs.refresh(gone)
+            assert not logs.waiting(GPS, gone) and logs.filled[GPS] == set()
         finally:
             await c.stop()
 
