@@ -246,8 +246,15 @@ class LiveFeed:
             self.throttle.done()
 
     def _take(self, fresh: Freshness, now: int) -> None:
-        """Show what was read now."""
+        """Show what was read now, unless the views went while it was read."""
         doc = shared_doc(self.view, self.visits, self.city, self.tz, fresh)
+        after = self.view.freshness(self.limits, now)
+        gone = set(after.missing) - set(fresh.missing)
+        if gone or (after.state in (REBUILDING, EMPTY) and fresh.state not in (REBUILDING, EMPTY)):
+            # Redis was flushed (or a rebuild began) between the two reads: what was read
+            # may be zeros that are not true. Keep the last whole figures instead.
+            self._hold(after, now)
+            return
         wm = doc["wm"]
         floor = wm - CASE_WINDOW_MS
         since = floor if self._cursor is None else max(floor, self._cursor - CASE_OVERLAP_MS)

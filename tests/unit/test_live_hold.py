@@ -113,6 +113,33 @@ def test_rebuilding_keeps_the_last_whole_figures_dimmed_with_their_time():
     assert doc["tiles"]["open"] == 9 and not doc["fresh"]["dim"] and doc["fresh"]["asof"] == "10:02"
 
 
+class FlushedWhileRead(FakeView):
+    """Redis is flushed between the freshness read and the figures' reads: the counts
+    read are zeros, and only a second look at the freshness can tell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flush_on_read = False
+
+    def kpis(self, code, now=None, minutes=60):
+        if self.flush_on_read:
+            self.open = 0
+            self.fresh = Freshness("empty", missing=("case", "gps"), workers=1)
+        return super().kpis(code, now, minutes)
+
+
+def test_a_flush_during_a_read_never_becomes_the_last_whole_figures():
+    view = FlushedWhileRead()
+    f = feed(view)
+    assert f.read(None)["tiles"]["open"] == 7
+    view.flush_on_read = True
+    doc = f.read(None)
+    assert doc["tiles"]["open"] == 7 and doc["fresh"]["state"] == "empty" and doc["fresh"]["dim"]
+    view.flush_on_read = False
+    doc = f.read(None)  # still emptied: the figures held are the whole ones, not the zeros
+    assert doc["tiles"]["open"] == 7
+
+
 def test_redis_away_keeps_the_last_document_marked_unreachable():
     view = FakeView()
     now = [NOW]
