@@ -85,15 +85,21 @@ def test_archiving_changes_no_figure_and_bounds_the_cases(week):
     assert set(archived.rows) == set(kept.rows)  # open cases are never archived
 
 
-def test_a_reload_from_records_and_frozen_counts_the_same(week):
-    lin, msgs = week
-    st = run(lin, msgs, DAY)
-    fresh = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=DAY)
+def reloaded(st: CasePartition, lin, keep_ms: int) -> CasePartition:
+    """What a restart rebuilds from ``st``'s saved records and frozen counts."""
+    fresh = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=keep_ms)
     fresh.cases = {c: record.DECODER.decode(record.ENCODER.encode(r)) for c, r in st.cases.items()}
     fresh.frozen = Counter(dict(st.frozen))
     fresh.watermark, fresh.offset = st.watermark, st.offset
     for _ in fresh.rebuild():
         pass
+    return fresh
+
+
+def test_a_reload_from_records_and_frozen_counts_the_same(week):
+    lin, msgs = week
+    st = run(lin, msgs, DAY)
+    fresh = reloaded(st, lin, DAY)
     assert +fresh.counters == +st.counters
     assert fresh.quiet == st.quiet and fresh.count() == st.count()
 
@@ -118,13 +124,7 @@ def test_clocks_are_held_only_for_cases_time_can_still_change(week, keep_ms):
     assert 0 < len(st.clock_memo) < len(st.cases) / 3, (len(st.clock_memo), len(st.cases))
     assert len(st.clock_memo) >= open_now  # an open case keeps its clocks
     _memo_matches(st)
-    # a reload keeps the same ones
-    fresh = CasePartition(0, lin.__getitem__, RULES, LATE, keep_ms=keep_ms)
-    fresh.cases = {c: record.DECODER.decode(record.ENCODER.encode(r)) for c, r in st.cases.items()}
-    fresh.frozen = Counter(dict(st.frozen))
-    fresh.watermark, fresh.offset = st.watermark, st.offset
-    for _ in fresh.rebuild():
-        pass
+    fresh = reloaded(st, lin, keep_ms)  # a reload keeps the same ones
     assert set(fresh.clock_memo) == set(st.clock_memo)
     _memo_matches(fresh)
 
